@@ -1,0 +1,56 @@
+/* The firmware core: the one place that knows sampling, the heap and its
+ * workloads, the link and the commands, and ties them together.  A port
+ * drives it through these entry points (see port/port.h for the other
+ * direction).
+ *
+ * Transmission never blocks: frames are encoded into a bounded FIFO that the
+ * port drains.  A frame that does not fit is dropped and counted (STATS
+ * tx_dropped).  ADC batches must leave FW_TX_RESERVE bytes free and HEAP,
+ * STATS and LOG half of that, so a stalled line sheds data before reports
+ * and reports before the answers to commands. */
+#ifndef TETHER_FW_H
+#define TETHER_FW_H
+
+#include <stdint.h>
+
+#define FW_VERSION_MAJOR 0u
+#define FW_VERSION_MINOR 1u
+#define FW_VERSION_PATCH 0u
+#define FW_VERSION                                                             \
+    ((FW_VERSION_MAJOR << 16) | (FW_VERSION_MINOR << 8) | FW_VERSION_PATCH)
+#ifndef FW_BUILD_ID
+#define FW_BUILD_ID 0u /* the build passes the source revision */
+#endif
+
+#define FW_TX_RESERVE      128u /* TX bytes kept free of ADC data for replies */
+#define FW_REBOOT_DRAIN_US 200000u /* longest wait to send the REBOOT ACK */
+
+/* Start-up settings; fw_defaults() fills them, a port may change them. */
+struct fw_options {
+    uint32_t seed;           /* waveforms and workloads */
+    uint32_t scenario_param; /* see scenario.h */
+    uint16_t rate_hz;        /* scans per second */
+    uint16_t mask;           /* channels sampled */
+    uint16_t heap_period_ms; /* HEAP and STATS reports; 0 = none */
+    uint8_t channels;        /* ADC channels the board has */
+    uint8_t scenario;        /* enum msg_scenario */
+};
+
+void fw_defaults(struct fw_options *o);
+
+/* (Re)starts the core from scratch: heap, workload, sampler and link.
+ * Sends a delimiter, then HELLO and a boot LOG.  Loop context. */
+void fw_init(const struct fw_options *o);
+
+/* Does all work that is due.  Returns the microseconds the port may sleep
+ * (interrupts wake it earlier).  Loop context. */
+uint32_t fw_poll(void);
+
+/* Receive interrupt entry: one byte from the UART.  Interrupt context. */
+void fw_uart_rx(uint8_t byte);
+
+/* Transmit interrupt entry: the next byte to send, or -1 when the FIFO is
+ * empty.  Interrupt context. */
+int fw_uart_tx_next(void);
+
+#endif
