@@ -1,0 +1,17 @@
+/* Sizes for the core under unit test: small enough that tests reach the
+ * limits (a full TX FIFO, a full batch) quickly. */
+#ifndef TETHER_PORT_CONFIG_H
+#define TETHER_PORT_CONFIG_H
+
+#define PORT_BOARD_ID         1u
+#define PORT_ADC_BITS         14u
+#define PORT_ADC_CHANNELS_MAX 16u
+#define PORT_ADC_VALUES_MAX   117u
+#define PORT_RATE_MAX_HZ      20000u
+#define PORT_HEAP_ARENA       4096u
+#define PORT_TXQ_SIZE         1024u
+#define PORT_RXQ_SIZE         256u
+#define PORT_RX_PAYLOAD_MAX   64u
+#define PORT_WATCHDOG_MS      1000u
+
+#endif
