@@ -1,0 +1,164 @@
+# tether: one GNU Makefile for the whole tree.  Outputs go under $(BUILD).
+#
+#   make          build everything into build/
+#   make run      build, then run the simulator and show its frames decoded
+#   make test     install what is missing, build, run every test (also under
+#                 AddressSanitizer + UBSan, and the Cortex-M33 compile check)
+#   make deps     install the Debian packages the project needs
+#   make fmt      apply .clang-format to every C file
+#
+# Entry points that need packages call scripts/deps.sh first and then
+# re-enter make, so pkg-config runs only once the packages are there.
+
+BUILD ?= build
+CC ?= cc
+ARM_CC ?= arm-none-eabi-gcc
+PYTHON ?= python3
+SAN ?=
+
+GIT_REV := $(shell git rev-parse --short=8 HEAD 2>/dev/null)
+BUILD_ID := 0x$(if $(GIT_REV),$(GIT_REV),0)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+        -Wmissing-prototypes -Wpointer-arith -Wvla
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -MMD -MP
+LDLIBS :=
+ifneq ($(SAN),)
+ALL_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all \
+              -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+# ---- Sources ----
+PROTO_SRC := $(wildcard proto/*.c)
+CORE_SRC := $(wildcard mcu-firmware/core/*.c)
+HOST_PORT_SRC := $(wildcard mcu-firmware/port/host/*.c)
+DUMP_SRC := tools/tether-dump.c
+UNIT_SRC := $(wildcard tests/unit/*.c)
+INTEG_SRC := tests/integration/test_sim.c tests/integration/simproc.c
+
+PROTO_INC := -Iproto
+CORE_INC := $(PROTO_INC) -Imcu-firmware/core -Imcu-firmware/port
+HOST_INC := $(CORE_INC) -Imcu-firmware/port/host
+FAKE_INC := $(CORE_INC) -Itests/fake
+
+obj = $(patsubst %.c,$(BUILD)/obj/$(1)/%.o,$(2))
+
+PROTO_OBJ := $(call obj,host,$(PROTO_SRC))
+CORE_HOST_OBJ := $(call obj,host,$(CORE_SRC))
+HOST_PORT_OBJ := $(call obj,host,$(HOST_PORT_SRC))
+CORE_FAKE_OBJ := $(call obj,fake,$(CORE_SRC) tests/fake/port_fake.c)
+UNIT_OBJ := $(call obj,fake,$(UNIT_SRC))
+INTEG_OBJ := $(call obj,host,$(INTEG_SRC))
+DUMP_OBJ := $(call obj,host,$(DUMP_SRC))
+ARM_OBJ := $(call obj,arm,$(PROTO_SRC) $(CORE_SRC))
+
+PROTO_LIB := $(BUILD)/libtether-proto.a
+SIM := $(BUILD)/tether-sim
+DUMP := $(BUILD)/tether-dump
+UNIT := $(BUILD)/tests/unit
+INTEG := $(BUILD)/tests/integration
+
+.PHONY: all build run test test-run check-unit check-integration \
+        check-wire check-arm deps fmt clean
+.DEFAULT_GOAL := all
+
+all: deps
+	@$(MAKE) --no-print-directory build
+
+build: $(PROTO_LIB) $(SIM) $(DUMP) $(UNIT) $(INTEG)
+
+deps:
+	@scripts/deps.sh
+
+# ---- Host objects ----
+$(BUILD)/obj/host/proto/%.o: proto/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(PROTO_INC) -c $< -o $@
+
+$(BUILD)/obj/host/mcu-firmware/%.o: mcu-firmware/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DFW_BUILD_ID=$(BUILD_ID) $(HOST_INC) -c $< -o $@
+
+$(BUILD)/obj/host/tools/%.o: tools/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(PROTO_INC) -c $< -o $@
+
+$(BUILD)/obj/host/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(PROTO_INC) $(shell pkg-config --cflags check) \
+	    -c $< -o $@
+
+# The core again, against the link-time fake port the unit tests drive.
+$(BUILD)/obj/fake/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(FAKE_INC) $(shell pkg-config --cflags check) \
+	    -c $< -o $@
+
+$(PROTO_LIB): $(PROTO_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(SIM): $(HOST_PORT_OBJ) $(CORE_HOST_OBJ) $(PROTO_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(DUMP): $(DUMP_OBJ) $(PROTO_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(UNIT): $(UNIT_OBJ) $(CORE_FAKE_OBJ) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check)
+
+$(INTEG): $(INTEG_OBJ) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check)
+
+# ---- Freestanding Cortex-M33 compile of proto/ and the core ----
+ARM_CFLAGS := -std=c11 $(WARN) -Os -mcpu=cortex-m33 -mthumb -ffreestanding \
+              -fno-common
+$(BUILD)/obj/arm/%.o: %.c
+	@mkdir -p $(@D)
+	$(ARM_CC) $(ARM_CFLAGS) $(HOST_INC) -c $< -o $@
+
+# The core is compiled against the host port's sizes until a Cortex-M33 port
+# exists; what is checked is that it needs nothing a bare-metal target lacks.
+check-arm: $(ARM_OBJ)
+	@bad=$$(grep -h '^#include <' proto/*.[ch] | \
+	    grep -v -E '<(stdint|stddef|stdbool|string)\.h>' || true); \
+	if [ -n "$$bad" ]; then \
+	    echo "check-arm: proto/ includes more than it may: $$bad"; exit 1; fi
+	@echo "check-arm: proto/ and mcu-firmware/core/ compile freestanding" \
+	      "for Cortex-M33 ($(words $(ARM_OBJ)) files)"
+
+# ---- Tests ----
+test: deps
+	@$(MAKE) --no-print-directory test-run
+
+test-run: build check-unit check-integration check-wire check-arm
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SAN=1 check-unit \
+	    check-integration
+	@echo "make test: all tests passed"
+
+check-unit: $(UNIT)
+	TETHER_PROTOCOL_MD=proto/PROTOCOL.md TETHER_TEST_DATA=tests/data $(UNIT)
+
+check-integration: $(INTEG) $(SIM)
+	TETHER_SIM=$(SIM) $(INTEG)
+
+check-wire: $(SIM)
+	$(PYTHON) tests/wirecheck.py --doc proto/PROTOCOL.md --sim $(SIM) \
+	    --recorded tests/data/sim-seed1.bin tests/data/sim-seed1.chk
+
+# ---- Running ----
+run: deps
+	@$(MAKE) --no-print-directory $(SIM) $(DUMP)
+	@scripts/run-sim.sh $(SIM) $(DUMP)
+
+fmt:
+	clang-format -i $(shell git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
