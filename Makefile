@@ -152,7 +152,7 @@ check-wire: $(SIM)
 
 # ---- Running ----
 run: deps
-	@$(MAKE) --no-print-directory $(SIM) $(DUMP)
+	@$(MAKE) -s --no-print-directory $(SIM) $(DUMP)
 	@scripts/run-sim.sh $(SIM) $(DUMP)
 
 fmt:
