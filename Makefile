@@ -35,8 +35,11 @@ PROTO_SRC := $(wildcard proto/*.c)
 CORE_SRC := $(wildcard mcu-firmware/core/*.c)
 HOST_PORT_SRC := $(wildcard mcu-firmware/port/host/*.c)
 DUMP_SRC := tools/tether-dump.c
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_TEST_SRC := $(wildcard tests/daemon/test_*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 INTEG_SRC := tests/integration/test_sim.c tests/integration/simproc.c
+INTEG_D_SRC := tests/integration/test_tetherd.c tests/integration/simproc.c
 
 PROTO_INC := -Iproto
 CORE_INC := $(PROTO_INC) -Imcu-firmware/core -Imcu-firmware/port
@@ -51,23 +54,35 @@ HOST_PORT_OBJ := $(call obj,host,$(HOST_PORT_SRC))
 CORE_FAKE_OBJ := $(call obj,fake,$(CORE_SRC) tests/fake/port_fake.c)
 UNIT_OBJ := $(call obj,fake,$(UNIT_SRC))
 INTEG_OBJ := $(call obj,host,$(INTEG_SRC))
+INTEG_D_OBJ := $(call obj,host,$(INTEG_D_SRC))
 DUMP_OBJ := $(call obj,host,$(DUMP_SRC))
+DAEMON_OBJ := $(call obj,host,$(DAEMON_SRC))
+DAEMON_TEST_BIN := $(patsubst tests/daemon/%.c,$(BUILD)/tests/daemon/%,\
+                     $(DAEMON_TEST_SRC))
 ARM_OBJ := $(call obj,arm,$(PROTO_SRC) $(CORE_SRC))
 
 PROTO_LIB := $(BUILD)/libtether-proto.a
+DAEMON_LIB := $(BUILD)/libtetherd.a
+TETHERD := $(BUILD)/tetherd
+# Libraries of the daemon, each used by one module only (see daemon/*.h).
+DAEMON_PKGS := libuv libserialport sqlite3 inih libsystemd
+DAEMON_CFLAGS = $(shell pkg-config --cflags $(DAEMON_PKGS))
+DAEMON_LIBS = $(shell pkg-config --libs $(DAEMON_PKGS)) -lpthread
 SIM := $(BUILD)/tether-sim
 DUMP := $(BUILD)/tether-dump
 UNIT := $(BUILD)/tests/unit
 INTEG := $(BUILD)/tests/integration
+INTEG_D := $(BUILD)/tests/integration-tetherd
 
-.PHONY: all build run test test-run check-unit check-integration \
-        check-wire check-arm deps fmt clean
+.PHONY: all build run run-sim install bench test test-run check-unit check-daemon \
+        check-integration check-wire check-arm check-systemd deps fmt clean
 .DEFAULT_GOAL := all
 
 all: deps
 	@$(MAKE) --no-print-directory build
 
-build: $(PROTO_LIB) $(SIM) $(DUMP) $(UNIT) $(INTEG)
+build: $(PROTO_LIB) $(SIM) $(DUMP) $(UNIT) $(INTEG) $(INTEG_D) $(TETHERD) \
+       $(DAEMON_TEST_BIN)
 
 deps:
 	@scripts/deps.sh
@@ -80,6 +95,15 @@ $(BUILD)/obj/host/proto/%.o: proto/%.c
 $(BUILD)/obj/host/mcu-firmware/%.o: mcu-firmware/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -DFW_BUILD_ID=$(BUILD_ID) $(HOST_INC) -c $< -o $@
+
+$(BUILD)/obj/host/daemon/%.o: daemon/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -D_GNU_SOURCE $(PROTO_INC) $(DAEMON_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/host/tests/daemon/%.o: tests/daemon/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -D_GNU_SOURCE $(PROTO_INC) -Idaemon -Itests/daemon \
+	    $(DAEMON_CFLAGS) $(shell pkg-config --cflags check) -c $< -o $@
 
 $(BUILD)/obj/host/tools/%.o: tools/%.c
 	@mkdir -p $(@D)
@@ -100,6 +124,20 @@ $(PROTO_LIB): $(PROTO_OBJ)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
+$(DAEMON_LIB): $(DAEMON_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(TETHERD): $(call obj,host,daemon/main.c) $(DAEMON_LIB) $(PROTO_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)
+
+# One Check runner per daemon module: tests/daemon/test_<module>.c.
+$(BUILD)/tests/daemon/test_%: $(BUILD)/obj/host/tests/daemon/test_%.o \
+        $(BUILD)/obj/host/tests/daemon/daemon_test_util.o $(DAEMON_LIB) \
+        $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(shell pkg-config --libs check)
+
 $(SIM): $(HOST_PORT_OBJ) $(CORE_HOST_OBJ) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -113,6 +151,10 @@ $(UNIT): $(UNIT_OBJ) $(CORE_FAKE_OBJ) $(PROTO_LIB)
 $(INTEG): $(INTEG_OBJ) $(PROTO_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check)
+
+$(INTEG_D): $(INTEG_D_OBJ) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check sqlite3)
 
 # ---- Freestanding Cortex-M33 compile of proto/ and the core ----
 ARM_CFLAGS := -std=c11 $(WARN) -Os -mcpu=cortex-m33 -mthumb -ffreestanding \
@@ -135,16 +177,25 @@ check-arm: $(ARM_OBJ)
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
-test-run: build check-unit check-integration check-wire check-arm
+test-run: build check-unit check-daemon check-integration check-wire \
+          check-arm check-systemd
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SAN=1 check-unit \
-	    check-integration
+	    check-daemon check-integration
 	@echo "make test: all tests passed"
 
 check-unit: $(UNIT)
 	TETHER_PROTOCOL_MD=proto/PROTOCOL.md TETHER_TEST_DATA=tests/data $(UNIT)
 
-check-integration: $(INTEG) $(SIM)
+check-daemon: $(DAEMON_TEST_BIN) $(SIM)
+	@set -e; for t in $(DAEMON_TEST_BIN); do \
+	    echo "$$t"; TETHER_SIM=$(SIM) TETHER_TEST_DATA=tests/data $$t; done
+
+check-integration: $(INTEG) $(INTEG_D) $(SIM) $(TETHERD)
 	TETHER_SIM=$(SIM) $(INTEG)
+	TETHER_SIM=$(SIM) TETHERD=$(TETHERD) $(INTEG_D)
+
+check-systemd:
+	scripts/check-systemd.sh
 
 check-wire: $(SIM)
 	$(PYTHON) tests/wirecheck.py --doc proto/PROTOCOL.md --sim $(SIM) \
@@ -152,8 +203,33 @@ check-wire: $(SIM)
 
 # ---- Running ----
 run: deps
+	@$(MAKE) -s --no-print-directory $(SIM) $(TETHERD)
+	@scripts/run.sh $(BUILD)
+
+# The simulator alone, its frames decoded (no daemon).
+run-sim: deps
 	@$(MAKE) -s --no-print-directory $(SIM) $(DUMP)
 	@scripts/run-sim.sh $(SIM) $(DUMP)
+
+# ---- Benchmarks (not part of make test) ----
+BENCH_BIN := $(BUILD)/bench/store_bench $(BUILD)/bench/loop_bench
+
+$(BUILD)/obj/host/bench/%.o: bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -D_GNU_SOURCE $(PROTO_INC) -Idaemon $(DAEMON_CFLAGS) \
+	    -c $< -o $@
+
+$(BUILD)/bench/%: $(BUILD)/obj/host/bench/%.o $(DAEMON_LIB) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)
+
+bench: deps
+	@$(MAKE) --no-print-directory $(SIM) $(TETHERD) $(BENCH_BIN)
+	bench/bench.sh $(BUILD)
+
+PREFIX ?= /usr/local
+install: build
+	PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) BUILD=$(BUILD) scripts/install.sh
 
 fmt:
 	clang-format -i $(shell git ls-files '*.c' '*.h')

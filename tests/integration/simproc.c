@@ -32,15 +32,18 @@ static const char *sim_path(void)
     return p ? p : "build/tether-sim";
 }
 
-/* Forks the sim with stdout (and stderr if err_fd >= 0) redirected. */
-static pid_t spawn(const char *const *args, int out_fd, int err_fd)
+/* Forks path with args (NULL-terminated, argv[0] excluded), extra
+ * environment entries (NULL-terminated "K=V", may be NULL) and stdout, and
+ * stderr if err_fd >= 0, redirected. */
+pid_t simproc_spawn(const char *path, const char *const *args,
+                    const char *const *env, int out_fd, int err_fd)
 {
     const char *argv[ARGS_MAX];
     size_t n = 0;
     pid_t parent = getpid();
     pid_t pid;
 
-    argv[n++] = sim_path();
+    argv[n++] = path;
     while (args != NULL && args[n - 1] != NULL && n < ARGS_MAX - 1) {
         argv[n] = args[n - 1];
         n++;
@@ -53,11 +56,19 @@ static pid_t spawn(const char *const *args, int out_fd, int err_fd)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(127);
-    dup2(out_fd, STDOUT_FILENO);
+    for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+        putenv((char *)env[i]);
+    if (out_fd >= 0)
+        dup2(out_fd, STDOUT_FILENO);
     if (err_fd >= 0)
         dup2(err_fd, STDERR_FILENO);
     execv(argv[0], (char *const *)argv);
     _exit(127);
+}
+
+static pid_t spawn(const char *const *args, int out_fd, int err_fd)
+{
+    return simproc_spawn(sim_path(), args, NULL, out_fd, err_fd);
 }
 
 static int read_line(int fd, char *buf, size_t cap, int timeout_ms)
@@ -153,7 +164,7 @@ uint16_t simproc_send(struct simproc *s, uint8_t type, const uint8_t *p,
     return s->tx_seq++;
 }
 
-static int wait_exit(pid_t pid, int timeout_ms)
+int simproc_wait_exit(pid_t pid, int timeout_ms)
 {
     int64_t end = simproc_now_ms() + timeout_ms;
     int status;
@@ -181,7 +192,7 @@ int simproc_stop(struct simproc *s, int timeout_ms)
     s->tty = -1;
     if (s->pid > 0) {
         kill(s->pid, SIGTERM);
-        status = wait_exit(s->pid, timeout_ms);
+        status = simproc_wait_exit(s->pid, timeout_ms);
         s->pid = 0;
     }
     if (s->out > 0)
@@ -204,7 +215,7 @@ int simproc_run_expect_exit(const char *const *args, char *err, size_t cap,
     pid = spawn(args, out, pipefd[1]);
     close(pipefd[1]);
     close(out);
-    status = wait_exit(pid, timeout_ms);
+    status = simproc_wait_exit(pid, timeout_ms);
     n = read(pipefd[0], err, cap - 1);
     err[n > 0 ? n : 0] = '\0';
     close(pipefd[0]);

@@ -48,6 +48,17 @@ int simproc_stop(struct simproc *s, int timeout_ms);
 int simproc_run_expect_exit(const char *const *args, char *err, size_t cap,
                             int timeout_ms);
 
+/* Forks path with args (NULL-terminated, without argv[0]), extra "K=V"
+ * environment entries (NULL-terminated, or NULL), stdout to out_fd and
+ * stderr to err_fd (each unchanged if < 0).  The child dies with the
+ * caller.  Returns the pid. */
+pid_t simproc_spawn(const char *path, const char *const *args,
+                    const char *const *env, int out_fd, int err_fd);
+
+/* Waits up to timeout_ms for pid to exit, then SIGKILLs and reaps it.
+ * Returns the waitpid() status, or -1 if it had to be killed. */
+int simproc_wait_exit(pid_t pid, int timeout_ms);
+
 /* Monotonic milliseconds. */
 int64_t simproc_now_ms(void);
 
