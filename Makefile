@@ -194,8 +194,14 @@ check-integration: $(INTEG) $(INTEG_D) $(SIM) $(TETHERD)
 	TETHER_SIM=$(SIM) $(INTEG)
 	TETHER_SIM=$(SIM) TETHERD=$(TETHERD) $(INTEG_D)
 
-check-systemd:
+check-systemd: $(TETHERD)
 	scripts/check-systemd.sh
+	@d=$$(mktemp -d) && \
+	PREFIX=/usr DESTDIR=$$d BUILD=$(BUILD) scripts/install.sh >/dev/null && \
+	for f in usr/bin/tetherd etc/tether/tetherd.conf; do \
+	    test -e "$$d/$$f" || { echo "install: $$f missing"; exit 1; }; done && \
+	grep -q '^ExecStart=/usr/bin/tetherd' $$(find $$d -name tetherd.service) \
+	    && rm -rf "$$d" && echo "check-systemd: make install layout ok"
 
 check-wire: $(SIM)
 	$(PYTHON) tests/wirecheck.py --doc proto/PROTOCOL.md --sim $(SIM) \

@@ -93,11 +93,11 @@ which check behaviour only.
 |---|---|---|
 | Store writer (queue, writer thread, rollups), rows/s | $w | bare prepared-statement insert loop, same rows and batch (1000 rows per transaction, WAL, synchronous=NORMAL): $bare rows/s |
 | Writer / bare insert | **$ratio** | target >= 0.8 |
-| Ingest capacity, tetherd's link + store in one loop, tether-sim unpaced (16 channels at 20 kHz offered) | $ingest samples/s | the line here is a pty; a 115200-baud UART carries 5,274 |
+| Ingest through tetherd's link + store in one loop, tether-sim unpaced | $ingest samples/s | offered: 320,000 samples/s (16 channels at 20 kHz), so this is a lower bound of capacity; a 115200-baud UART carries 5,274 |
 | Event-loop stall during that ingest (lateness of a 1 ms timer), p50 / p99 / max | $p50 / **$p99** / $max µs | target p99 <= 1,000 µs |
 | Rows stored by the whole daemon in 10 s of the same load | $rows | |
 | Idle wake-ups (no serial traffic, all threads' context switches) | **$wakeups /s** | target <= 1 |
-| Resident memory: at start / after 8 s full ingest / idle | $rss_start / $rss_full / $rss_idle KiB | |
+| Resident memory: after 2 s / after 10 s of full ingest / then idle | $rss_start / $rss_full / $rss_idle KiB | 4096-sample rings for 16 channels, 65,536-row store queue |
 
 Reproduce: \`make bench\`.
 MD

@@ -440,7 +440,7 @@ static int wait_notify(int fd, const char *needle, int timeout_ms)
 START_TEST(test_tetherd_tells_systemd_ready_status_and_stopping)
 {
     char path[FILE_MAX], env[FILE_MAX + 16];
-    const char *envs[] = {env, NULL};
+    const char *envs[] = {env, "WATCHDOG_USEC=400000", NULL};
     int fd;
 
     fd = notify_socket(path, sizeof(path));
@@ -450,6 +450,8 @@ START_TEST(test_tetherd_tells_systemd_ready_status_and_stopping)
     ck_assert_msg(wait_notify(fd, "READY=1", WAIT_MS), "no READY=1");
     ck_assert_msg(wait_notify(fd, "STATUS=link connected", WAIT_MS),
                   "no STATUS with the link state");
+    /* WatchdogSec=0.4s: a keep-alive at least every 200 ms. */
+    ck_assert_msg(wait_notify(fd, "WATCHDOG=1", 1000), "no WATCHDOG=1");
     kill(run.daemon, SIGTERM);
     ck_assert_msg(wait_notify(fd, "STOPPING=1", 3000), "no STOPPING=1");
     ck_assert_int_eq(simproc_wait_exit(run.daemon, 2000) >= 0, 1);
