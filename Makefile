@@ -243,4 +243,6 @@ fmt:
 clean:
 	rm -rf $(BUILD)
 
+.SECONDARY:
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

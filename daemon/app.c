@@ -52,6 +52,11 @@ struct app {
     struct store *store;
     struct ring *adc_ring[MSG_ADC_CHANNELS_MAX];
     struct ring *heap_ring;
+    /* Newest timestamp pushed per ring: rings need time order, and the
+     * time mapping may step back a little when it finds a smaller offset
+     * (mcutime.h), so ring records are held at or after the previous. */
+    int64_t adc_last_us[MSG_ADC_CHANNELS_MAX];
+    int64_t heap_last_us;
     struct alert *alert;
     struct notify *notify;
     struct link *link;
@@ -181,6 +186,9 @@ static void on_adc(void *ctx, int64_t t0_us, uint16_t seq,
             if (!(m->mask & (1u << ch)))
                 continue;
             r.t_us = t0_us + (int64_t)scan * m->period_us;
+            if (r.t_us < a->adc_last_us[ch])
+                r.t_us = a->adc_last_us[ch];
+            a->adc_last_us[ch] = r.t_us;
             r.value = msg_adc_value(m, scan, k++);
             ring_push(a->adc_ring[ch], &r);
         }
@@ -195,6 +203,9 @@ static void on_heap(void *ctx, int64_t t_us, uint16_t seq,
     struct app *a = ctx;
     struct heap_record r = {t_us, *h};
 
+    if (r.t_us < a->heap_last_us)
+        r.t_us = a->heap_last_us;
+    a->heap_last_us = r.t_us;
     ring_push(a->heap_ring, &r);
     if (store_put_heap(a->store, t_us, seq, h) != 0)
         log_debug("store queue full: heap report seq %u dropped", seq);
