@@ -40,6 +40,8 @@ DAEMON_TEST_SRC := $(wildcard tests/daemon/test_*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 INTEG_SRC := tests/integration/test_sim.c tests/integration/simproc.c
 INTEG_D_SRC := tests/integration/test_tetherd.c tests/integration/simproc.c
+INTEG_Q_SRC := tests/integration/test_query.c tests/integration/simproc.c
+CTL_SRC := $(wildcard tetherctl/*.c)
 
 PROTO_INC := -Iproto
 CORE_INC := $(PROTO_INC) -Imcu-firmware/core -Imcu-firmware/port
@@ -55,6 +57,8 @@ CORE_FAKE_OBJ := $(call obj,fake,$(CORE_SRC) tests/fake/port_fake.c)
 UNIT_OBJ := $(call obj,fake,$(UNIT_SRC))
 INTEG_OBJ := $(call obj,host,$(INTEG_SRC))
 INTEG_D_OBJ := $(call obj,host,$(INTEG_D_SRC))
+INTEG_Q_OBJ := $(call obj,host,$(INTEG_Q_SRC))
+CTL_OBJ := $(call obj,host,$(CTL_SRC))
 DUMP_OBJ := $(call obj,host,$(DUMP_SRC))
 DAEMON_OBJ := $(call obj,host,$(DAEMON_SRC))
 DAEMON_TEST_BIN := $(patsubst tests/daemon/%.c,$(BUILD)/tests/daemon/%,\
@@ -65,7 +69,7 @@ PROTO_LIB := $(BUILD)/libtether-proto.a
 DAEMON_LIB := $(BUILD)/libtetherd.a
 TETHERD := $(BUILD)/tetherd
 # Libraries of the daemon, each used by one module only (see daemon/*.h).
-DAEMON_PKGS := libuv libserialport sqlite3 inih libsystemd
+DAEMON_PKGS := libuv libserialport sqlite3 inih libsystemd libcjson
 DAEMON_CFLAGS = $(shell pkg-config --cflags $(DAEMON_PKGS))
 DAEMON_LIBS = $(shell pkg-config --libs $(DAEMON_PKGS)) -lpthread
 SIM := $(BUILD)/tether-sim
@@ -73,6 +77,8 @@ DUMP := $(BUILD)/tether-dump
 UNIT := $(BUILD)/tests/unit
 INTEG := $(BUILD)/tests/integration
 INTEG_D := $(BUILD)/tests/integration-tetherd
+INTEG_Q := $(BUILD)/tests/integration-query
+TETHERCTL := $(BUILD)/tetherctl
 
 .PHONY: all build run run-sim install bench test test-run check-unit check-daemon \
         check-integration check-wire check-arm check-systemd deps fmt clean
@@ -82,6 +88,8 @@ all: deps
 	@$(MAKE) --no-print-directory build
 
 build: $(PROTO_LIB) $(SIM) $(DUMP) $(UNIT) $(INTEG) $(INTEG_D) $(TETHERD) \
+       $(if $(wildcard tests/integration/test_query.c),$(INTEG_Q)) \
+       $(if $(CTL_SRC),$(TETHERCTL)) \
        $(DAEMON_TEST_BIN)
 
 deps:
@@ -111,8 +119,8 @@ $(BUILD)/obj/host/tools/%.o: tools/%.c
 
 $(BUILD)/obj/host/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(PROTO_INC) $(shell pkg-config --cflags check) \
-	    -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(PROTO_INC) \
+	    $(shell pkg-config --cflags check libcjson) -c $< -o $@
 
 # The core again, against the link-time fake port the unit tests drive.
 $(BUILD)/obj/fake/%.o: %.c
@@ -152,6 +160,18 @@ $(INTEG): $(INTEG_OBJ) $(PROTO_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check)
 
+$(INTEG_Q): $(INTEG_Q_OBJ) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check sqlite3 libcjson)
+
+$(BUILD)/obj/host/tetherctl/%.o: tetherctl/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -D_GNU_SOURCE $(PROTO_INC) \
+	    $(shell pkg-config --cflags libcjson) -c $< -o $@
+
+$(TETHERCTL): $(CTL_OBJ) $(PROTO_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libcjson)
+
 $(INTEG_D): $(INTEG_D_OBJ) $(PROTO_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check sqlite3)
@@ -190,9 +210,14 @@ check-daemon: $(DAEMON_TEST_BIN) $(SIM)
 	@set -e; for t in $(DAEMON_TEST_BIN); do \
 	    echo "$$t"; TETHER_SIM=$(SIM) TETHER_TEST_DATA=tests/data $$t; done
 
-check-integration: $(INTEG) $(INTEG_D) $(SIM) $(TETHERD)
+check-integration: $(INTEG) $(INTEG_D) $(SIM) $(TETHERD) \
+        $(if $(wildcard tests/integration/test_query.c),$(INTEG_Q)) \
+        $(if $(CTL_SRC),$(TETHERCTL))
 	TETHER_SIM=$(SIM) $(INTEG)
 	TETHER_SIM=$(SIM) TETHERD=$(TETHERD) $(INTEG_D)
+	@if [ -f tests/integration/test_query.c ]; then \
+	    TETHER_SIM=$(SIM) TETHERD=$(TETHERD) TETHERCTL=$(TETHERCTL) \
+	    $(INTEG_Q); fi
 
 check-systemd: $(TETHERD)
 	scripts/check-systemd.sh

@@ -36,7 +36,14 @@
  * Retention runs on the writer every RETAIN_EVERY_MS, after a flush, and
  * before retrying a batch refused for lack of space.  It deletes at most
  * RETAIN_CHUNK rows per table per pass, so a large backlog of old rows is
- * trimmed over several passes instead of stalling the writer for long. */
+ * trimmed over several passes instead of stalling the writer for long.
+ *
+ * Queries (store_query_*) run on the caller's thread with a read-only
+ * connection of their own, one per call, so they need no lock of the
+ * store's.  They read one statement's rows ordered by time and cut them
+ * into pages and buckets in C: the same reasons as for the rollups rule
+ * out GROUP BY over computed buckets, and stepping in C lets a page stop
+ * at a bucket boundary after a bounded number of rows. */
 #include "store.h"
 
 #include <assert.h>
@@ -44,10 +51,12 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "log.h"
@@ -1502,4 +1511,397 @@ void store_get_stats(struct store *s, struct store_stats *out)
     pthread_mutex_lock(&s->lock);
     *out = s->stats;
     pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- Reading history (any thread, own connection) ---- */
+
+/* Per-channel (ADC) or whole (heap) accumulator of one bucket. */
+struct acc {
+    int64_t min, max, sum, count;
+    int64_t largest_min, failures_max; /* heap */
+};
+
+/* One call's walk over the rows.  A group is the rows of one time stamp
+ * (raw) or one bucket; a page holds whole groups only. */
+struct scan {
+    bool heap;
+    uint16_t mask;
+    int64_t width; /* bucket width, 0: raw */
+    size_t limit;
+    struct store_point *adc;
+    struct store_heap_point *hp;
+    size_t n;
+    uint64_t rows;   /* read so far */
+    bool open;       /* a group is under way */
+    int64_t key;     /* its time stamp or bucket start */
+    size_t group_at; /* raw: index of its first point */
+    int64_t done;    /* key of the last group completed, or NONE */
+    struct acc acc[MSG_ADC_CHANNELS_MAX];
+};
+
+/* Columns: t_us, channel, min, max, sum, count, then for the heap
+ * largest_min, failures_max, total, used, min_free. */
+#define Q_RANGE " WHERE t_us >= ?1 AND t_us < ?2 ORDER BY t_us"
+static const char sql_adc_raw[] =
+    "SELECT t_us, channel, value, value, value, 1 FROM adc" Q_RANGE
+    ", channel, rowid";
+static const char sql_adc_1s[] =
+    "SELECT t_us, channel, min, max, sum, count FROM adc_1s" Q_RANGE;
+static const char sql_adc_1m[] =
+    "SELECT t_us, channel, min, max, sum, count FROM adc_1m" Q_RANGE;
+static const char sql_heap_raw[] =
+    "SELECT t_us, 0, free, free, free, 1, largest, failures, total, used, "
+    "min_free FROM heap" Q_RANGE ", rowid";
+static const char sql_heap_1m[] =
+    "SELECT t_us, 0, min_free, max_free, sum_free, count, min_largest, "
+    "max_failures, 0, 0, 0 FROM heap_1m" Q_RANGE;
+
+/* The smallest multiple of w at or above t. */
+static int64_t align_up(int64_t t, int64_t w)
+{
+    int64_t b = bucket_start(t, w);
+
+    return b == t ? t : b + w;
+}
+
+static int qerr(char *err, size_t errlen, int r, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int qerr(char *err, size_t errlen, int r, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (errlen > 0) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return r;
+}
+
+static int check_query(const char *path, const struct store_query *q, bool heap,
+                       size_t limit, char *err, size_t errlen)
+{
+    uint64_t b = q->bucket_us;
+
+    if (path == NULL || path[0] == '\0')
+        return qerr(err, errlen, -EINVAL, "no database path");
+    if (strcmp(path, ":memory:") == 0)
+        return qerr(err, errlen, -ENOTSUP,
+                    "an in-memory database cannot be queried: another "
+                    "connection cannot see it");
+    if (q->from_us > q->to_us)
+        return qerr(err, errlen, -EINVAL, "from_us is after to_us");
+    if (q->from_us < -STORE_QUERY_T_MAX || q->to_us > STORE_QUERY_T_MAX)
+        return qerr(err, errlen, -EINVAL, "time out of range");
+    if (b != 0 && (b < STORE_QUERY_BUCKET_MIN || b > STORE_QUERY_BUCKET_MAX))
+        return qerr(err, errlen, -EINVAL,
+                    "bucket_us must be 0 (raw) or %llu..%llu",
+                    (unsigned long long)STORE_QUERY_BUCKET_MIN,
+                    (unsigned long long)STORE_QUERY_BUCKET_MAX);
+    if (limit == 0)
+        return qerr(err, errlen, -EINVAL, "no room for a point");
+    if (heap)
+        return 0;
+    if (b >= (uint64_t)US_1S && b % US_1S != 0)
+        return qerr(err, errlen, -EINVAL,
+                    "an ADC bucket of a second or more must be a whole "
+                    "number of seconds");
+    if (q->channels == 0)
+        return qerr(err, errlen, -EINVAL, "no channels asked for");
+    if (limit < msg_popcount16(q->channels))
+        return qerr(err, errlen, -EINVAL,
+                    "a page of %zu points cannot hold %u channels", limit,
+                    msg_popcount16(q->channels));
+    return 0;
+}
+
+static const char *pick_sql(const struct store_query *q, bool heap)
+{
+    uint64_t b = q->bucket_us;
+
+    if (heap)
+        return b != 0 && b % US_1M == 0 ? sql_heap_1m : sql_heap_raw;
+    if (b == 0)
+        return sql_adc_raw;
+    if (b % US_1M == 0)
+        return sql_adc_1m;
+    return b % US_1S == 0 ? sql_adc_1s : sql_adc_raw;
+}
+
+/* The points of the group under way, added at n; false (and nothing
+ * added) when they do not fit.  Buckets only: raw points go straight to
+ * the page. */
+static bool emit_group(struct scan *sc)
+{
+    size_t k = 0;
+
+    for (unsigned ch = 0; ch < MSG_ADC_CHANNELS_MAX; ch++)
+        k += sc->acc[ch].count > 0;
+    if (sc->n + k > sc->limit)
+        return false;
+    for (unsigned ch = 0; ch < MSG_ADC_CHANNELS_MAX; ch++) {
+        const struct acc *a = &sc->acc[ch];
+
+        if (a->count == 0)
+            continue;
+        if (sc->heap) {
+            struct store_heap_point *p = &sc->hp[sc->n++];
+
+            memset(p, 0, sizeof(*p));
+            p->t_us = sc->key;
+            p->count = (uint64_t)a->count;
+            p->free_avg = (double)a->sum / (double)a->count;
+            p->free_min = (uint32_t)a->min;
+            p->free_max = (uint32_t)a->max;
+            p->largest_min = (uint32_t)a->largest_min;
+            p->failures_max = (uint32_t)a->failures_max;
+        } else {
+            struct store_point *p = &sc->adc[sc->n++];
+
+            p->t_us = sc->key;
+            p->channel = (uint8_t)ch;
+            p->min = (double)a->min;
+            p->max = (double)a->max;
+            p->avg = (double)a->sum / (double)a->count;
+            p->count = (uint64_t)a->count;
+        }
+    }
+    return true;
+}
+
+/* Ends the group under way: emits a bucket, or keeps a raw group's
+ * points.  False when the page has no room for it. */
+static bool close_group(struct scan *sc)
+{
+    if (sc->width != 0 && !emit_group(sc))
+        return false;
+    sc->done = sc->key;
+    sc->group_at = sc->n;
+    sc->open = false;
+    return true;
+}
+
+static void add_row(struct scan *sc, sqlite3_stmt *st, unsigned ch)
+{
+    struct acc *a = &sc->acc[ch];
+    int64_t mn = sqlite3_column_int64(st, 2), mx = sqlite3_column_int64(st, 3);
+    int64_t lmin = sc->heap ? sqlite3_column_int64(st, 6) : 0;
+    int64_t fmax = sc->heap ? sqlite3_column_int64(st, 7) : 0;
+    bool first = a->count == 0;
+
+    if (first || mn < a->min)
+        a->min = mn;
+    if (first || mx > a->max)
+        a->max = mx;
+    if (first || lmin < a->largest_min)
+        a->largest_min = lmin;
+    if (first || fmax > a->failures_max)
+        a->failures_max = fmax;
+    a->sum += sqlite3_column_int64(st, 4);
+    a->count += sqlite3_column_int64(st, 5);
+}
+
+static void put_raw(struct scan *sc, sqlite3_stmt *st, int64_t t, unsigned ch)
+{
+    uint32_t v = (uint32_t)sqlite3_column_int64(st, 2);
+
+    if (sc->heap) {
+        struct store_heap_point *p = &sc->hp[sc->n++];
+
+        p->t_us = t;
+        p->count = 1;
+        p->free_avg = v;
+        p->free_min = p->free_max = v;
+        p->largest_min = (uint32_t)sqlite3_column_int64(st, 6);
+        p->failures_max = (uint32_t)sqlite3_column_int64(st, 7);
+        p->total = (uint32_t)sqlite3_column_int64(st, 8);
+        p->used = (uint32_t)sqlite3_column_int64(st, 9);
+        p->min_free = (uint32_t)sqlite3_column_int64(st, 10);
+    } else {
+        struct store_point *p = &sc->adc[sc->n++];
+
+        p->t_us = t;
+        p->channel = (uint8_t)ch;
+        p->min = p->max = p->avg = v;
+        p->count = 1;
+    }
+}
+
+/* Takes one row.  Returns 0 to go on, 1 when the page is full (it ends
+ * after the group sc->done), or -EOVERFLOW. */
+static int scan_row(struct scan *sc, sqlite3_stmt *st)
+{
+    int64_t t = sqlite3_column_int64(st, 0);
+    int64_t ch = sqlite3_column_int64(st, 1);
+    int64_t key = sc->width ? bucket_start(t, sc->width) : t;
+
+    if (sc->open && key != sc->key) {
+        if (!close_group(sc))
+            return sc->done == STORE_QUERY_NONE ? -EOVERFLOW : 1;
+        /* Only here, between groups, may the row budget end a page. */
+        if (sc->rows >= STORE_QUERY_SCAN_MAX)
+            return 1;
+    }
+    sc->rows++;
+    if (!sc->open) {
+        memset(sc->acc, 0, sizeof(sc->acc));
+        sc->key = key;
+        sc->open = true;
+    }
+    if (!sc->heap && (ch < 0 || ch >= (int64_t)MSG_ADC_CHANNELS_MAX ||
+                      !(sc->mask & (1u << ch))))
+        return 0;
+    if (sc->width != 0) {
+        add_row(sc, st, sc->heap ? 0 : (unsigned)ch);
+        return 0;
+    }
+    if (sc->n == sc->limit) {
+        if (sc->group_at == 0)
+            return -EOVERFLOW;
+        sc->n = sc->group_at; /* drop the part of the group it holds */
+        return 1;
+    }
+    put_raw(sc, st, t, (unsigned)ch);
+    return 0;
+}
+
+/* Opens the file read-only and checks that it is a database of ours. */
+static int open_reader(const char *path, sqlite3 **out, char *err,
+                       size_t errlen)
+{
+    struct stat sb;
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db = NULL;
+    int64_t v = -1;
+    int rc;
+
+    *out = NULL;
+    if (stat(path, &sb) != 0)
+        return qerr(err, errlen, errno == ENOENT ? -ENOENT : -EIO, "%s: %s",
+                    path, strerror(errno));
+    rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                         NULL);
+    if (db == NULL)
+        return qerr(err, errlen, -ENOMEM, "%s: out of memory", path);
+    if (rc != SQLITE_OK)
+        goto err_db;
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, BUSY_MS);
+    rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        goto err_db;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        goto err_db;
+    if (v != STORE_SCHEMA_VERSION) {
+        sqlite3_close(db);
+        return qerr(err, errlen, -EIO,
+                    "%s: schema version %" PRId64 ", expected %d", path, v,
+                    STORE_SCHEMA_VERSION);
+    }
+    *out = db;
+    return 0;
+
+err_db:
+    qerr(err, errlen, 0, "%s: %s", path, sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return map_rc(rc);
+}
+
+static int query(const char *path, const struct store_query *q, struct scan *sc,
+                 size_t cap, size_t *n, int64_t *next_after_us, char *err,
+                 size_t errlen)
+{
+    int64_t w = (int64_t)q->bucket_us, lo, hi;
+    sqlite3_stmt *st;
+    sqlite3 *db;
+    int rc, r;
+
+    assert(q != NULL && n != NULL && next_after_us != NULL);
+    *n = 0;
+    *next_after_us = STORE_QUERY_NONE;
+    if (errlen > 0)
+        err[0] = '\0';
+    sc->limit = q->limit == 0 || q->limit > STORE_QUERY_MAX ? STORE_QUERY_MAX
+                                                            : q->limit;
+    if (sc->limit > cap)
+        sc->limit = cap;
+    if ((r = check_query(path, q, sc->heap, sc->limit, err, errlen)) != 0)
+        return r;
+    assert(cap == 0 || sc->adc != NULL || sc->hp != NULL);
+    sc->mask = q->channels;
+    sc->width = w;
+    sc->done = STORE_QUERY_NONE;
+    lo = w ? align_up(q->from_us, w) : q->from_us;
+    hi = w ? align_up(q->to_us, w) : q->to_us;
+    /* lo <= after < hi keeps after + 1 and its alignment in range. */
+    if (q->after_us != STORE_QUERY_NONE && q->after_us >= lo) {
+        if (q->after_us >= hi)
+            return 0;
+        lo = w ? align_up(q->after_us + 1, w) : q->after_us + 1;
+    }
+    if (lo >= hi)
+        return 0;
+    if ((r = open_reader(path, &db, err, errlen)) != 0)
+        return r;
+    rc = sqlite3_prepare_v2(db, pick_sql(q, sc->heap), -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        goto err_db;
+    sqlite3_bind_int64(st, 1, lo);
+    sqlite3_bind_int64(st, 2, hi);
+    r = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if ((r = scan_row(sc, st)) != 0)
+            break;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        sqlite3_finalize(st);
+        goto err_db;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (r == 0 && sc->open && !close_group(sc))
+        r = sc->done == STORE_QUERY_NONE ? -EOVERFLOW : 1;
+    if (r < 0) {
+        sc->n = 0;
+        return qerr(err, errlen, r,
+                    "the points at %" PRId64 " do not fit in a page of %zu; "
+                    "ask for a larger page",
+                    sc->key, sc->limit);
+    }
+    if (r == 1)
+        *next_after_us = sc->done;
+    *n = sc->n;
+    return 0;
+
+err_db:
+    r = qerr(err, errlen, map_rc(rc), "%s: %s", path, sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return r;
+}
+
+int store_query_adc(const char *db_path, const struct store_query *q,
+                    struct store_point *out, size_t cap, size_t *n,
+                    int64_t *next_after_us, char *err, size_t errlen)
+{
+    static const struct scan zero;
+    struct scan sc = zero;
+
+    sc.adc = out;
+    return query(db_path, q, &sc, cap, n, next_after_us, err, errlen);
+}
+
+int store_query_heap(const char *db_path, const struct store_query *q,
+                     struct store_heap_point *out, size_t cap, size_t *n,
+                     int64_t *next_after_us, char *err, size_t errlen)
+{
+    static const struct scan zero;
+    struct scan sc = zero;
+
+    sc.heap = true;
+    sc.hp = out;
+    return query(db_path, q, &sc, cap, n, next_after_us, err, errlen);
 }

@@ -93,4 +93,92 @@ void store_set_max_pages(struct store *s, uint32_t max_pages);
 
 void store_get_stats(struct store *s, struct store_stats *out);
 
+/* ---- Reading history ----
+ *
+ * store_query_adc() and store_query_heap() read a database file through a
+ * read-only connection of their own, opened and closed within the call,
+ * so they share nothing with a struct store or with each other: any
+ * thread may call them at any time, several at once, while a writer
+ * commits (WAL lets readers and the writer go on together).  They wait
+ * for the disk, so never call them on the event loop (the daemon runs
+ * them with uv_queue_work).  One call reads one consistent snapshot.
+ *
+ * A query asks for the rows with from_us <= t_us < to_us (raw, bucket_us
+ * 0), or for the buckets of bucket_us, aligned to multiples of bucket_us
+ * in Unix time, whose start lies in [from_us, to_us), each over all of
+ * its samples.  Points come ordered by time, then channel.  The source
+ * (docs/SCHEMA.md, "Reading history"): ADC buckets that are whole minutes
+ * come from adc_1m, other whole seconds from adc_1s, buckets under a
+ * second from the raw rows; heap buckets of whole minutes from heap_1m,
+ * others from the raw rows.  So a range older than a rollup's retention
+ * is empty at the widths that rollup serves.
+ *
+ * Paging: a call returns at most min(limit, cap) points, and ends its page
+ * at the first time stamp or bucket boundary after it has read
+ * STORE_QUERY_SCAN_MAX rows.  When there is more, *next_after_us is
+ * set to the time of the last point or bucket it covered completely: call
+ * again with after_us set to it for the rest.  *next_after_us is
+ * STORE_QUERY_NONE when the range is complete.  A page never splits the
+ * points of one time stamp or bucket, so the pages together hold every
+ * point once; a page may hold fewer points than the limit, even none,
+ * and still have a cursor.
+ *
+ * Return 0, or -EINVAL (a bad query: message in err), -ENOTSUP (":memory:",
+ * which another connection cannot see), -ENOENT (no such file), -EOVERFLOW
+ * (more raw rows share one time stamp than fit in a page: raise limit),
+ * -EBUSY, -ENOMEM or -EIO (not a tetherd database, or another failure;
+ * SQLite's message in err).  On error *n is 0. */
+
+#define STORE_QUERY_MAX        10000   /* points per call */
+#define STORE_QUERY_SCAN_MAX   1000000 /* rows read per page, about */
+#define STORE_QUERY_T_MAX      ((int64_t)1 << 62) /* |from_us|, |to_us| */
+#define STORE_QUERY_BUCKET_MIN 1000ULL            /* 1 ms */
+#define STORE_QUERY_BUCKET_MAX (366ULL * 86400 * 1000000) /* 366 days */
+#define STORE_QUERY_NONE       INT64_MIN /* no cursor; range complete */
+
+struct store_query {
+    int64_t from_us, to_us; /* from_us <= to_us, both within T_MAX */
+    /* 0: raw rows.  Else STORE_QUERY_BUCKET_MIN..STORE_QUERY_BUCKET_MAX;
+     * for ADC under one second or a whole number of seconds. */
+    uint64_t bucket_us;
+    /* Points per call: 0 or above STORE_QUERY_MAX means STORE_QUERY_MAX.
+     * For ADC at least the number of channels asked for. */
+    uint32_t limit;
+    int64_t after_us;  /* STORE_QUERY_NONE, or the previous page's cursor */
+    uint16_t channels; /* ADC only: bit i asks for channel i; not 0 */
+};
+
+/* One ADC channel at one time: a raw sample (min = max = avg = value,
+ * count 1) or a bucket starting at t_us. */
+struct store_point {
+    int64_t t_us;
+    double min, max, avg;
+    uint64_t count;
+    uint8_t channel;
+};
+
+/* One heap report (count 1: free_min = free_max = free_avg = free,
+ * largest_min = largest, failures_max = failures, and total, used and
+ * min_free as reported) or a bucket starting at t_us (total, used and
+ * min_free 0: the rollup does not keep them). */
+struct store_heap_point {
+    int64_t t_us;
+    uint64_t count;
+    double free_avg;
+    uint32_t free_min, free_max;
+    uint32_t largest_min;
+    uint32_t failures_max;
+    uint32_t total, used, min_free;
+};
+
+/* Reads up to cap points into out (caller's storage), their number into
+ * *n, and the paging cursor into *next_after_us. */
+int store_query_adc(const char *db_path, const struct store_query *q,
+                    struct store_point *out, size_t cap, size_t *n,
+                    int64_t *next_after_us, char *err, size_t errlen);
+/* As store_query_adc(); q->channels is ignored. */
+int store_query_heap(const char *db_path, const struct store_query *q,
+                     struct store_heap_point *out, size_t cap, size_t *n,
+                     int64_t *next_after_us, char *err, size_t errlen);
+
 #endif
