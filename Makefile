@@ -234,7 +234,7 @@ check-wire: $(SIM)
 
 # ---- Running ----
 run: deps
-	@$(MAKE) -s --no-print-directory $(SIM) $(TETHERD)
+	@$(MAKE) -s --no-print-directory $(SIM) $(TETHERD) $(TETHERCTL)
 	@scripts/run.sh $(BUILD)
 
 # The simulator alone, its frames decoded (no daemon).

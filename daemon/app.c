@@ -25,6 +25,8 @@
 #include "log.h"
 #include "msg.h"
 #include "notify.h"
+#include "qsrv.h"
+#include "query.h"
 #include "ring.h"
 #include "sdnotify.h"
 #include "store.h"
@@ -32,17 +34,6 @@
 #define APP_STOP_MS        1500u  /* longest wait for children and handles */
 #define APP_STATS_EVERY_MS 60000u /* link counters into the events table */
 #define EVENT_TEXT_MAX     STORE_TEXT_MAX
-
-/* What the rings hold: one series per ADC channel, one of heap reports. */
-struct adc_record {
-    int64_t t_us;
-    uint16_t value;
-};
-
-struct heap_record {
-    int64_t t_us;
-    struct msg_heap heap;
-};
 
 struct app {
     uv_loop_t loop;
@@ -60,6 +51,7 @@ struct app {
     struct alert *alert;
     struct notify *notify;
     struct link *link;
+    struct query *query;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t watchdog;
     uv_timer_t stats_timer;
@@ -124,6 +116,8 @@ static void on_alert(void *ctx, const struct alert_event *ev)
                         ev->threshold, ev->message) != 0)
         log_warn("store queue full: alert %s not stored", ev->name);
     (void)notify_run(a->notify, ev);
+    if (a->query != NULL)
+        query_on_alert(a->query, ev);
 }
 
 static void alert_config_from(const struct config *c, struct alert_config *ac)
@@ -146,6 +140,8 @@ static void on_state(void *ctx, enum link_state st, const char *why)
     put_event(a, "link", "%s: %s", link_state_name(st), why);
     alert_link(a->alert, wall_us(), st == LINK_CONNECTED);
     sdnotify_status("link %s (%s)", link_state_name(st), a->cfg.device);
+    if (a->query != NULL)
+        query_on_link(a->query, st, why);
 }
 
 static void on_hello(void *ctx, int64_t t_us, const struct msg_hello *h)
@@ -163,6 +159,8 @@ static void on_hello(void *ctx, int64_t t_us, const struct msg_hello *h)
     log_info("mcu hello: %s", text);
     if (store_put_event(a->store, t_us, "hello", text) != 0)
         log_debug("store queue full: hello event dropped");
+    if (a->query != NULL)
+        query_on_mcu_event(a->query, "hello", h, 0, NULL);
 }
 
 static void on_reset(void *ctx, int64_t t_us, uint8_t cause)
@@ -170,6 +168,8 @@ static void on_reset(void *ctx, int64_t t_us, uint8_t cause)
     struct app *a = ctx;
 
     alert_mcu_reset(a->alert, t_us, cause);
+    if (a->query != NULL)
+        query_on_mcu_event(a->query, "reset", NULL, cause, NULL);
 }
 
 static void on_adc(void *ctx, int64_t t0_us, uint16_t seq,
@@ -195,6 +195,8 @@ static void on_adc(void *ctx, int64_t t0_us, uint16_t seq,
     }
     if (store_put_adc(a->store, t0_us, seq, m) != 0)
         log_debug("store queue full: ADC batch seq %u dropped", seq);
+    if (a->query != NULL)
+        query_on_adc(a->query, t0_us, m);
 }
 
 static void on_heap(void *ctx, int64_t t_us, uint16_t seq,
@@ -210,6 +212,8 @@ static void on_heap(void *ctx, int64_t t_us, uint16_t seq,
     if (store_put_heap(a->store, t_us, seq, h) != 0)
         log_debug("store queue full: heap report seq %u dropped", seq);
     alert_heap(a->alert, t_us, h);
+    if (a->query != NULL)
+        query_on_heap(a->query, r.t_us, h);
 }
 
 static void on_log(void *ctx, int64_t t_us, const struct msg_log *l)
@@ -226,6 +230,8 @@ static void on_log(void *ctx, int64_t t_us, const struct msg_log *l)
     log_msg(prio, "mcu: %s", text);
     if (store_put_event(a->store, t_us, "log", text) != 0)
         log_debug("store queue full: mcu log dropped");
+    if (a->query != NULL)
+        query_on_mcu_event(a->query, "log", NULL, 0, l);
 }
 
 static void on_stats(void *ctx, int64_t t_us, const struct msg_stats *s)
@@ -238,9 +244,12 @@ static void on_stats(void *ctx, int64_t t_us, const struct msg_stats *s)
 
 static void on_answer(void *ctx, const struct msg_ack *ack)
 {
-    (void)ctx;
+    struct app *a = ctx;
+
     log_debug("mcu %s for seq %u type 0x%02x", ack->error ? "NACK" : "ACK",
               ack->seq, ack->type);
+    if (a->query != NULL)
+        query_on_answer(a->query, ack);
 }
 
 /* ---- Timers and signals ---- */
@@ -342,7 +351,14 @@ static void stop(struct app *a, const char *why)
         uv_close((uv_handle_t *)&a->stats_timer, close_cb);
         uv_timer_start(&a->stop_timer, on_stop_timeout, APP_STOP_MS, 0);
     }
-    a->closing = 1; /* held until both closes below are under way */
+    a->closing = 1; /* held until the closes below are under way */
+    /* The query server goes first: its pending sends are answered while
+     * the link they wait on still exists. */
+    if (a->query != NULL) {
+        a->closing++;
+        query_close(a->query, closed_one, a);
+        a->query = NULL;
+    }
     if (a->link != NULL) {
         a->closing++;
         link_close(a->link, closed_one, a);
@@ -448,6 +464,10 @@ static int start(struct app *a)
         .rtscts = a->cfg.rtscts,
         .stale_after_ms = a->cfg.stale_after_ms,
     };
+    struct qsrv_config qc = {
+        .path = a->cfg.socket,
+    };
+    struct query_deps qd;
     struct alert_config ac;
     char err[STORE_ERR_MAX];
     int r;
@@ -471,6 +491,21 @@ static int start(struct app *a)
         return r;
     if ((r = link_new(&a->link, &a->loop, &lc, &events, a)) != 0)
         return r;
+    qd = (struct query_deps){
+        .link = a->link,
+        .store = a->store,
+        .db_path = a->cfg.db,
+        .adc_ring = a->adc_ring,
+        .heap_ring = a->heap_ring,
+        .alert = a->alert,
+        .device = a->cfg.device,
+    };
+    /* Without its socket tetherd still records history and raises
+     * alerts, which matter more than answering questions: it goes on. */
+    r = query_open(&a->query, &a->loop, &qc, sdnotify_listen_fd(), &qd);
+    if (r != 0)
+        log_err("cannot open the query socket %s: %s; running without it",
+                a->cfg.socket, strerror(-r));
     log_info("tetherd %s: device %s at %u baud, database %s", TETHER_VERSION,
              a->cfg.device, a->cfg.baud, a->cfg.db);
     put_event(a, "start", "tetherd %s device=%s", TETHER_VERSION,

@@ -477,8 +477,7 @@ int qsrv_param_int(const struct qsrv_params *p, const char *name, int64_t def,
 
 /* The array member name, or NULL with 0 (absent) or an error. */
 static int param_array(const struct qsrv_params *p, const char *name,
-                       size_t cap, const cJSON **arr, size_t *n,
-                       bool *present)
+                       size_t cap, const cJSON **arr, size_t *n, bool *present)
 {
     const cJSON *v = param(p, name);
 
@@ -518,8 +517,7 @@ int qsrv_param_int_array(const struct qsrv_params *p, const char *name,
 }
 
 int qsrv_param_str_array(const struct qsrv_params *p, const char *name,
-                         const char **out, size_t cap, size_t *n,
-                         bool *present)
+                         const char **out, size_t cap, size_t *n, bool *present)
 {
     const cJSON *arr, *e;
     size_t k = 0;

@@ -37,8 +37,8 @@
 #include <sys/types.h>
 #include <uv.h>
 
-#define QSRV_REQUEST_MAX     65536        /* bytes in one request line */
-#define QSRV_OUTPUT_MAX      (256 * 1024) /* queued output bytes per client */
+#define QSRV_REQUEST_MAX     65536         /* bytes in one request line */
+#define QSRV_OUTPUT_MAX      (1024 * 1024) /* queued output bytes per client */
 #define QSRV_CLIENTS_MAX     1024
 #define QSRV_METHODS_MAX     64
 #define QSRV_METHOD_NAME_MAX 64  /* including the terminating NUL */

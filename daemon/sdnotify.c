@@ -54,3 +54,14 @@ uint64_t sdnotify_watchdog_usec(void)
 
     return sd_watchdog_enabled(0, &usec) > 0 ? usec : 0;
 }
+
+int sdnotify_listen_fd(void)
+{
+    int n = sd_listen_fds(1);
+
+    if (n < 0)
+        log_warn("sd_listen_fds: error %d", n);
+    if (n > 1)
+        log_warn("systemd passed %d sockets; using the first", n);
+    return n >= 1 ? SD_LISTEN_FDS_START : -1;
+}

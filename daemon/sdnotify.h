@@ -15,5 +15,8 @@ void sdnotify_status(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 /* The watchdog period systemd asked for, in microseconds, or 0. */
 uint64_t sdnotify_watchdog_usec(void);
+/* The socket systemd passed (socket activation, one fd):
+ * SD_LISTEN_FDS_START, or -1 when none was passed. */
+int sdnotify_listen_fd(void);
 
 #endif

@@ -49,6 +49,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1904,4 +1905,74 @@ int store_query_heap(const char *db_path, const struct store_query *q,
     sc.heap = true;
     sc.hp = out;
     return query(db_path, q, &sc, cap, n, next_after_us, err, errlen);
+}
+
+/* Copies a text column, cut to cap - 1 bytes. */
+static void column_text(sqlite3_stmt *st, int col, char *dst, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+
+    snprintf(dst, cap, "%s", t != NULL ? (const char *)t : "");
+}
+
+static double column_real(sqlite3_stmt *st, int col)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL
+               ? NAN
+               : sqlite3_column_double(st, col);
+}
+
+int store_query_alerts(const char *db_path, struct store_alert_row *out,
+                       size_t cap, size_t *n, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    sqlite3 *db;
+    size_t k = 0;
+    int rc, r;
+
+    assert(n != NULL && (cap == 0 || out != NULL));
+    *n = 0;
+    if (errlen > 0)
+        err[0] = '\0';
+    if (db_path == NULL || db_path[0] == '\0')
+        return qerr(err, errlen, -EINVAL, "no database path");
+    if (strcmp(db_path, ":memory:") == 0)
+        return qerr(err, errlen, -ENOTSUP,
+                    "an in-memory database cannot be read from outside");
+    if (cap == 0)
+        return 0;
+    if ((r = open_reader(db_path, &db, err, errlen)) != 0)
+        return r;
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT t_us, name, state, value, threshold, "
+                            "message FROM alerts ORDER BY t_us DESC, "
+                            "rowid DESC LIMIT ?1",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        goto err_db;
+    sqlite3_bind_int64(st, 1,
+                       (sqlite3_int64)(cap > INT64_MAX ? INT64_MAX : cap));
+    while (k < cap && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_alert_row *a = &out[k++];
+
+        a->t_us = sqlite3_column_int64(st, 0);
+        column_text(st, 1, a->name, sizeof(a->name));
+        column_text(st, 2, a->state, sizeof(a->state));
+        a->value = column_real(st, 3);
+        a->threshold = column_real(st, 4);
+        column_text(st, 5, a->message, sizeof(a->message));
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        sqlite3_finalize(st);
+        goto err_db;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    *n = k;
+    return 0;
+
+err_db:
+    r = qerr(err, errlen, map_rc(rc), "%s: %s", db_path, sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return r;
 }

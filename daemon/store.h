@@ -181,4 +181,20 @@ int store_query_heap(const char *db_path, const struct store_query *q,
                      struct store_heap_point *out, size_t cap, size_t *n,
                      int64_t *next_after_us, char *err, size_t errlen);
 
+/* One row of the alerts table. */
+#define STORE_NAME_MAX 32 /* alert name or state, NUL included */
+struct store_alert_row {
+    int64_t t_us;
+    char name[STORE_NAME_MAX];
+    char state[STORE_NAME_MAX];
+    double value, threshold; /* NAN when the row has none */
+    char message[STORE_TEXT_MAX];
+};
+
+/* Reads the newest cap alert rows, newest first, into out (caller's
+ * storage) and their number into *n.  Same threading and error codes as
+ * store_query_adc(); text longer than a field is cut. */
+int store_query_alerts(const char *db_path, struct store_alert_row *out,
+                       size_t cap, size_t *n, char *err, size_t errlen);
+
 #endif

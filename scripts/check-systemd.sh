@@ -1,6 +1,6 @@
 #!/bin/sh
 # Checks the systemd files without installing anything (docs/SYSTEMD.md):
-#   1. systemd-analyze verify on the unit.  verify insists that ExecStart=
+#   1. systemd-analyze verify on the unit and on tetherd.socket.  verify insists that ExecStart=
 #      names an existing executable, and /usr/bin/tetherd is not there
 #      before installation, so a copy with ExecStart=/bin/true is verified;
 #      nothing else in the copy differs.
@@ -28,6 +28,21 @@ out=$(systemd-analyze verify "$tmp/tetherd.service" 2>&1) ||
     fail "verify failed: $out"
 [ -z "$out" ] || fail "verify is not clean: $out"
 echo "check-systemd: systemd-analyze verify: clean"
+
+# The socket unit for socket activation, verified next to the service copy
+# it names; it must listen where tetherd's default socket is, 0660, group
+# tether.
+cp systemd/tetherd.socket "$tmp/tetherd.socket"
+out=$(cd "$tmp" && systemd-analyze verify tetherd.socket 2>&1) ||
+    fail "verify of tetherd.socket failed: $out"
+[ -z "$out" ] || fail "verify of tetherd.socket is not clean: $out"
+grep -qx 'ListenStream=/run/tether/tetherd.sock' systemd/tetherd.socket ||
+    fail "tetherd.socket does not listen on /run/tether/tetherd.sock"
+grep -qx 'SocketMode=0660' systemd/tetherd.socket ||
+    fail "tetherd.socket is not mode 0660"
+grep -qx 'SocketGroup=tether' systemd/tetherd.socket ||
+    fail "tetherd.socket is not group tether"
+echo "check-systemd: tetherd.socket: clean"
 
 systemd-analyze security --offline=true --threshold=20 \
     systemd/tetherd.service >"$tmp/security.txt" 2>&1 ||

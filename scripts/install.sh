@@ -68,6 +68,8 @@ grep -q "^ExecStart=$bindir/tetherd\$" "$tmp" || die "no ExecStart= in systemd/t
 install -d "$DESTDIR$UNITDIR"
 install -m 0644 "$tmp" "$DESTDIR$UNITDIR/tetherd.service"
 say "$DESTDIR$UNITDIR/tetherd.service (ExecStart=$bindir/tetherd)"
+install -m 0644 systemd/tetherd.socket "$DESTDIR$UNITDIR/tetherd.socket"
+say "$DESTDIR$UNITDIR/tetherd.socket"
 
 install -d "$DESTDIR$SYSUSERSDIR" "$DESTDIR$TMPFILESDIR"
 install -m 0644 systemd/tether.sysusers "$DESTDIR$SYSUSERSDIR/tether.conf"

@@ -35,6 +35,10 @@ done
 
 cat <<MSG
 run: tether-sim (pid $sim) is the MCU on $dir/tty
+run: ask tetherd with tetherctl, e.g.
+       $build/tetherctl --socket $dir/tetherd.sock status
+       $build/tetherctl --socket $dir/tetherd.sock watch --topics heap,alerts
+       $build/tetherctl --socket $dir/tetherd.sock send scenario leak 512
 run: tetherd stores its history in $dir/tether.db; look at it with, e.g.
        sqlite3 $dir/tether.db 'SELECT * FROM heap ORDER BY t_us DESC LIMIT 5'
        sqlite3 $dir/tether.db 'SELECT channel, count(*), min(value), max(value) FROM adc GROUP BY channel'
