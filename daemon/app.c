@@ -466,6 +466,8 @@ static int start(struct app *a)
     };
     struct qsrv_config qc = {
         .path = a->cfg.socket,
+        .group = a->cfg.socket_group,
+        .admin_group = a->cfg.admin_group,
     };
     struct query_deps qd;
     struct alert_config ac;

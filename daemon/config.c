@@ -45,6 +45,7 @@
 
 #define VALUE_MAX       180 /* longest string value: fits inih's 200 bytes */
 #define SOCKET_PATH_MAX 107 /* sun_path holds 108 bytes with the NUL */
+#define GROUP_NAME_MAX  64  /* longer than any group name useradd allows */
 #define SHOWN_MAX       64  /* how much of a bad value an error quotes */
 #define WHY_MAX         256 /* "expected ..., got '...'" */
 #define FILE_SHOWN_MAX  120 /* file name in config_print()'s first line */
@@ -129,6 +130,12 @@ static const struct option_def options[] = {
      FIELD(alert_timeout_ms), 10, 3600000, "kill the command after this long"},
     {"socket", "path", "socket", "PATH", KIND_STRING, FIELD(socket), 1,
      SOCKET_PATH_MAX, "query socket (Unix domain)"},
+    {"socket", "group", "socket-group", "GROUP", KIND_STRING,
+     FIELD(socket_group), 0, GROUP_NAME_MAX,
+     "group that may read the socket (empty: tetherd's own)"},
+    {"socket", "admin_group", "admin-group", "GROUP", KIND_STRING,
+     FIELD(admin_group), 0, GROUP_NAME_MAX,
+     "group whose members may send commands (empty: root only)"},
     {"log", "level", "log-level", "LEVEL", KIND_LEVEL, FIELD(log_level), 0, 0,
      "error, warning, info or debug"},
 };
@@ -138,6 +145,8 @@ static const struct option_def options[] = {
 /* set_string() relies on every string value fitting its field. */
 _Static_assert(VALUE_MAX < CONFIG_COMMAND_MAX && VALUE_MAX < PATH_MAX,
                "string values must fit struct config");
+_Static_assert(GROUP_NAME_MAX < CONFIG_GROUP_MAX,
+               "group names must fit struct config");
 
 static const char *const sections[] = {"link",  "store",  "ring",
                                        "alert", "socket", "log"};

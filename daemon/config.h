@@ -19,6 +19,7 @@
 #define CONFIG_DEFAULT_FILE "/etc/tether/tetherd.conf"
 #define CONFIG_ERR_MAX      512 /* size of the error buffers below */
 #define CONFIG_COMMAND_MAX  1024
+#define CONFIG_GROUP_MAX    256 /* a group name, with room to spare */
 
 #define CONFIG_EINVAL -1 /* a bad value, key, flag or file; see err */
 #define CONFIG_EXIT   -2 /* --help or --version was printed: exit 0 */
@@ -59,7 +60,9 @@ struct config {
     char alert_command[CONFIG_COMMAND_MAX]; /* "" = none */
     uint32_t alert_timeout_ms;              /* 10000 */
     /* [socket] (the query socket) */
-    char socket[PATH_MAX]; /* /run/tether/tetherd.sock */
+    char socket[PATH_MAX];               /* /run/tether/tetherd.sock */
+    char socket_group[CONFIG_GROUP_MAX]; /* "": the daemon's own group */
+    char admin_group[CONFIG_GROUP_MAX];  /* "": only root may send */
     /* [log] */
     int log_level; /* LOG_PRIO_INFO; -v gives debug */
 };
