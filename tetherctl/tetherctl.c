@@ -7,7 +7,7 @@
  * --timeout, and prints the result as tables (show.c) or as JSON for
  * scripts.  Exit codes are the interface scripts rely on: 0 success, 1 the
  * daemon or MCU said no (JSON-RPC error, NACK, malformed response), 2 bad
- * usage or no daemon to talk to, 3 no answer in time. */
+ * usage, 3 no daemon to talk to or no answer in time. */
 #include "fmt.h"
 #include "rpc.h"
 #include "show.h"
@@ -21,10 +21,10 @@
 
 #include <cjson/cJSON.h>
 
-#define EXIT_OK      0
-#define EXIT_FAIL    1
-#define EXIT_USAGE   2
-#define EXIT_TIMEOUT 3
+#define EXIT_OK     0
+#define EXIT_FAIL   1
+#define EXIT_USAGE  2
+#define EXIT_NOCONN 3 /* tetherd cannot be reached or does not answer */
 
 #define DEFAULT_SOCKET     "/run/tether/tetherd.sock"
 #define DEFAULT_TIMEOUT_MS 5000
@@ -82,7 +82,7 @@ static const char usage_text[] =
     "link, mcu.\n"
     "\n"
     "Exit status: 0 success; 1 error from tetherd or the MCU (NACK);\n"
-    "2 bad usage or cannot connect; 3 no response within the timeout.\n";
+    "2 bad usage; 3 cannot connect, or no response within the timeout.\n";
 
 static int usage_error(const char *what, const char *arg)
 {
@@ -173,7 +173,7 @@ static int connect_ctl(struct ctl *c)
             "tetherctl: is tetherd running?  Use --socket PATH or "
             "TETHER_SOCKET to name another socket.\n",
             c->socket, strerror(-rc));
-    return EXIT_USAGE;
+    return EXIT_NOCONN;
 }
 
 static int report(const struct ctl *c, int rc, const struct rpc_error *e)
@@ -185,7 +185,7 @@ static int report(const struct ctl *c, int rc, const struct rpc_error *e)
     case -ETIMEDOUT:
         fprintf(stderr, "tetherctl: no response from tetherd within %d ms\n",
                 c->timeout_ms);
-        return EXIT_TIMEOUT;
+        return EXIT_NOCONN;
     case -EMSGSIZE:
         fprintf(stderr, "tetherctl: response longer than %d bytes\n",
                 RPC_LINE_MAX);

@@ -86,9 +86,8 @@ static void start_sim(void)
 static void setup(void)
 {
     const char *base = getenv("TMPDIR");
-    const char *args[] = {"--config", "/dev/null", "--device", run.tty,
-                          "--db",     run.db,      "--socket", run.sock,
-                          "-v",       NULL};
+    const char *args[] = {"--config", "/dev/null", "--device", run.tty, "--db",
+                          run.db,     "--socket",  run.sock,   "-v",    NULL};
     int log;
 
     memset(&run, 0, sizeof(run));
@@ -490,10 +489,10 @@ static int tetherctl(const char *const *args, char *out, size_t cap)
     snprintf(file, sizeof(file), "%s/ctl.out", run.dir);
     fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     ck_assert_int_ge(fd, 0);
-    status = simproc_wait_exit(
-        simproc_spawn(env_or("TETHERCTL", "build/tetherctl"), argv, NULL, fd,
-                      fd),
-        10000);
+    status =
+        simproc_wait_exit(simproc_spawn(env_or("TETHERCTL", "build/tetherctl"),
+                                        argv, NULL, fd, fd),
+                          10000);
     close(fd);
     f = fopen(file, "r");
     ck_assert_ptr_nonnull(f);
@@ -531,9 +530,9 @@ START_TEST(test_query_tetherctl_shows_status_sends_and_reports_errors)
     ck_assert_ptr_nonnull(strstr(out, "count"));
     ck_assert_int_eq(tetherctl(flash, out, sizeof(out)), 1);
     ck_assert_ptr_nonnull(strstr(out, "-32601"));
-    /* No daemon there: exit 2 with a hint. */
+    /* No daemon there: exit 3 with a hint. */
     snprintf(run.sock, sizeof(run.sock), "%s/none.sock", run.dir);
-    ck_assert_int_eq(tetherctl(status, out, sizeof(out)), 2);
+    ck_assert_int_eq(tetherctl(status, out, sizeof(out)), 3);
     ck_assert_ptr_nonnull(strstr(out, "cannot connect"));
 }
 END_TEST
