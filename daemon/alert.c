@@ -551,6 +551,11 @@ void alert_link(struct alert *a, int64_t t_us, bool up)
     }
 }
 
+uint32_t alert_heap_low_bytes(const struct alert *a, uint32_t total)
+{
+    return amount_bytes(&a->cfg.heap_low, total);
+}
+
 size_t alert_active(const struct alert *a, struct alert_event *out, size_t n)
 {
     const struct alert_event *raised[3];

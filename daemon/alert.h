@@ -86,6 +86,10 @@ void alert_mcu_reset(struct alert *a, int64_t t_us, uint8_t cause);
 /* The link's state changed: up is true only for "connected". */
 void alert_link(struct alert *a, int64_t t_us, bool up);
 
+/* The heap_low threshold in bytes for a heap of total bytes, as the
+ * current configuration sets it (a percentage is of total). */
+uint32_t alert_heap_low_bytes(const struct alert *a, uint32_t total);
+
 /* Copies up to n currently raised alerts (heap_low, heap_leak, link_lost)
  * into out; returns the count. */
 size_t alert_active(const struct alert *a, struct alert_event *out, size_t n);

@@ -21,6 +21,8 @@
 #define TOPIC_NAMES       5
 #define ERR_MAX           STORE_ERR_MAX
 #define HOUR_US           3600000000LL
+#define MINUTE_US         60000000ULL
+#define SECOND_US         1000000ULL
 #define DECIMATE_MAX      1000000
 #define TIMEOUT_DEFAULT   1000
 
@@ -207,6 +209,7 @@ static int m_status(void *ctx, struct qsrv_call *call,
     struct heap_record hr;
     struct link_stats ls;
     struct store_stats ss;
+    bool have_heap;
     size_t na;
 
     (void)p;
@@ -234,7 +237,8 @@ static int m_status(void *ctx, struct qsrv_call *call,
     } else {
         qsrv_add_null(j, "mcu");
     }
-    if (ring_latest(q->d.heap_ring, &hr, 1) == 1) {
+    have_heap = ring_latest(q->d.heap_ring, &hr, 1) == 1;
+    if (have_heap) {
         qsrv_begin_object(j, "heap");
         put_heap(j, &hr);
         qsrv_end(j);
@@ -257,6 +261,11 @@ static int m_status(void *ctx, struct qsrv_call *call,
     for (size_t i = 0; i < na; i++)
         qsrv_add_str(j, NULL, act[i].name);
     qsrv_end(j);
+    if (have_heap)
+        qsrv_add_int(j, "heap_low_threshold",
+                     alert_heap_low_bytes(q->d.alert, hr.heap.total));
+    else
+        qsrv_add_null(j, "heap_low_threshold");
     qsrv_end(j);
     return 0;
 }
@@ -523,12 +532,35 @@ static int job_start(struct query *q, struct job *jb)
     return QSRV_LATER;
 }
 
+/* A bucket width that gives at most n buckets over [from, to), rounded up
+ * to whole seconds from a second and whole minutes from a minute so that
+ * the rollups can serve it (store.h).  Buckets are aligned to multiples of
+ * their width, so a range of n - 1 widths may touch n of them: hence the
+ * n - 1.  Too wide a result is left for the store to refuse with its own
+ * message. */
+static int64_t bucket_for(int64_t from, int64_t to, int64_t n)
+{
+    uint64_t span = (uint64_t)to - (uint64_t)from, parts = (uint64_t)n - 1, w;
+
+    if (to <= from)
+        return (int64_t)STORE_QUERY_BUCKET_MIN;
+    w = span / parts + (span % parts != 0);
+    if (w > STORE_QUERY_BUCKET_MAX)
+        return (int64_t)STORE_QUERY_BUCKET_MAX + 1;
+    if (w >= MINUTE_US)
+        return (int64_t)((w + MINUTE_US - 1) / MINUTE_US * MINUTE_US);
+    if (w >= SECOND_US)
+        return (int64_t)((w + SECOND_US - 1) / SECOND_US * SECOND_US);
+    return w < STORE_QUERY_BUCKET_MIN ? (int64_t)STORE_QUERY_BUCKET_MIN
+                                      : (int64_t)w;
+}
+
 static int m_history(void *ctx, struct qsrv_call *call,
                      const struct qsrv_params *p)
 {
     struct query *q = ctx;
     const char *series;
-    int64_t now = wall_us(), from, to, bucket, limit, after;
+    int64_t now = wall_us(), from, to, bucket, buckets, limit, after;
     uint16_t mask, have = 0;
     struct job *jb;
     int r;
@@ -542,6 +574,7 @@ static int m_history(void *ctx, struct qsrv_call *call,
         (r = qsrv_param_int(p, "to_us", now, &to)) != 0 ||
         (r = qsrv_param_int(p, "from_us", to - HOUR_US, &from)) != 0 ||
         (r = qsrv_param_int(p, "bucket_us", 0, &bucket)) != 0 ||
+        (r = qsrv_param_int(p, "buckets", 0, &buckets)) != 0 ||
         (r = qsrv_param_int(p, "limit", QUERY_POINTS_MAX, &limit)) != 0 ||
         (r = qsrv_param_int(p, "after_us", STORE_QUERY_NONE, &after)) != 0 ||
         (r = read_channels(call, p, have ? have : 0xffff, &mask)) != 0)
@@ -550,6 +583,12 @@ static int m_history(void *ctx, struct qsrv_call *call,
         return bad(call, "invalid params: series must be adc or heap");
     if (bucket < 0)
         return bad(call, "invalid params: bucket_us must not be negative");
+    if (buckets != 0 && bucket != 0)
+        return bad(call, "invalid params: give bucket_us or buckets, not both");
+    if (buckets < 0 || buckets == 1 || buckets > QUERY_POINTS_MAX)
+        return bad(call, "invalid params: buckets must be 2..5000");
+    if (buckets != 0)
+        bucket = bucket_for(from, to, buckets);
     if (limit < 1)
         return bad(call, "invalid params: limit must be at least 1");
     if (mask == 0)

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <ftw.h>
 #include <poll.h>
 #include <signal.h>
@@ -28,6 +29,12 @@
 #define LINE_MAX_ (1 << 20) /* longest response line read */
 #define LONG_LINE (70 * 1024)
 #define CHANNELS  3
+/* The unprivileged peer of the permission test: Debian's nobody and
+ * nogroup, and a group that is neither the socket's nor an admin's. */
+#define PEER_UID   65534
+#define PEER_GID   65534
+#define PEER_GROUP "nogroup"
+#define OTHER_GID  54321
 
 struct run {
     char dir[DIR_MAX];
@@ -86,8 +93,10 @@ static void start_sim(void)
 static void setup(void)
 {
     const char *base = getenv("TMPDIR");
-    const char *args[] = {"--config", "/dev/null", "--device", run.tty, "--db",
-                          run.db,     "--socket",  run.sock,   "-v",    NULL};
+    /* The socket's group is one an unprivileged test peer can hold. */
+    const char *args[] = {"--config",       "/dev/null", "--device", run.tty,
+                          "--db",           run.db,      "--socket", run.sock,
+                          "--socket-group", PEER_GROUP,  "-v",       NULL};
     int log;
 
     memset(&run, 0, sizeof(run));
@@ -303,6 +312,8 @@ START_TEST(test_query_answers_version_status_latest_history_and_alerts)
     for (size_t i = 0; i < sizeof(status_keys) / sizeof(status_keys[0]); i++)
         path(r, status_keys[i][0], status_keys[i][1]);
     ck_assert(cJSON_IsArray(path(r, "alerts", "active")));
+    ck_assert(cJSON_IsNumber(path(r, "alerts", "heap_low_threshold")));
+    ck_assert_int_gt(path(r, "alerts", "heap_low_threshold")->valueint, 0);
     cJSON_Delete(m);
 
     m = call(&c, "latest", "{\"n\":3}");
@@ -333,6 +344,26 @@ START_TEST(test_query_answers_version_status_latest_history_and_alerts)
     ck_assert_int_gt(path(cJSON_GetArrayItem(pts, 0), "count", NULL)->valueint,
                      0);
     ck_assert(cJSON_IsNull(path(r, "next_after_us", NULL)));
+    cJSON_Delete(m);
+
+    /* An hour in at most ten buckets: 3600 s / 9 = 400 s, rounded to 420 s
+     * (whole minutes, so served from the 1-minute rollups). */
+    m = call(&c, "history",
+             "{\"series\":\"adc\",\"buckets\":10,\"channels\":[0]}");
+    r = result(m);
+    ck_assert_int_eq((long long)path(r, "bucket_us", NULL)->valuedouble,
+                     420000000LL);
+    ck_assert_int_ge(cJSON_GetArraySize(path(r, "points", NULL)), 1);
+    ck_assert_int_le(cJSON_GetArraySize(path(r, "points", NULL)), 10);
+    cJSON_Delete(m);
+    m = call(&c, "history", "{\"buckets\":10,\"bucket_us\":1000000}");
+    ck_assert_int_eq(error_code(m), -32602);
+    cJSON_Delete(m);
+    m = call(&c, "history", "{\"buckets\":1}");
+    ck_assert_int_eq(error_code(m), -32602);
+    cJSON_Delete(m);
+    m = call(&c, "history", "{\"buckets\":5001}");
+    ck_assert_int_eq(error_code(m), -32602);
     cJSON_Delete(m);
 
     m = call(&c, "history", "{\"series\":\"heap\"}");
@@ -431,6 +462,107 @@ START_TEST(test_query_send_reports_ack_nack_and_link_down)
     }
     ck_assert_int_eq(code, -32001);
     client_close(&c);
+}
+END_TEST
+
+START_TEST(test_query_send_times_out_when_the_mcu_does_not_answer)
+{
+    struct client c;
+    cJSON *m;
+
+    wait_ready(&c);
+    /* A stopped simulator still holds its pty open, so the link stays up
+     * until it goes stale, while nothing answers the command. */
+    ck_assert_int_eq(kill(run.sim, SIGSTOP), 0);
+    m = call(&c, "send", "{\"command\":\"ping\",\"timeout_ms\":300}");
+    ck_assert_int_eq(error_code(m), -32003);
+    cJSON_Delete(m);
+    kill(run.sim, SIGCONT);
+    client_close(&c);
+}
+END_TEST
+
+/* In a child that has become PEER_UID with group gid: connects, asks for
+ * status and for a send, and exits with a bit mask of what happened:
+ * 1 connected, 2 status answered, 4 send refused with -32005, 8 send
+ * answered otherwise. */
+static int peer_child(gid_t gid)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    static const char req[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\n"
+        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"send\","
+        "\"params\":{\"command\":\"ping\"}}\n";
+    char buf[65536];
+    size_t len = 0;
+    int fd, bits = 0, answers = 0;
+    int64_t end = simproc_now_ms() + WAIT_MS;
+
+    if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(PEER_UID) != 0)
+        return 64;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", run.sock);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        return bits;
+    bits |= 1;
+    if (write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1))
+        return bits;
+    while (answers < 2 && simproc_now_ms() < end && len < sizeof(buf) - 1) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        char *line = buf, *nl;
+        ssize_t k;
+
+        if (poll(&pfd, 1, 200) <= 0)
+            continue;
+        k = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (k <= 0)
+            break;
+        len += (size_t)k;
+        buf[len] = '\0';
+        while ((nl = strchr(line, '\n')) != NULL) {
+            *nl = '\0';
+            if (strstr(line, "\"id\":1") && strstr(line, "\"result\""))
+                bits |= 2;
+            if (strstr(line, "\"id\":2"))
+                bits |= strstr(line, "-32005") ? 4 : 8;
+            answers += strstr(line, "\"id\":") != NULL;
+            line = nl + 1;
+        }
+        len -= (size_t)(line - buf);
+        memmove(buf, line, len);
+    }
+    return bits;
+}
+
+static int run_peer(gid_t gid)
+{
+    pid_t pid = fork();
+    int status;
+
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(peer_child(gid));
+    status = simproc_wait_exit(pid, WAIT_MS + 2000);
+    ck_assert(status >= 0 && WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+START_TEST(test_query_refuses_send_to_a_peer_outside_the_admin_group)
+{
+    struct client c;
+
+    if (getuid() != 0) {
+        /* Becoming another user takes root; make test runs as root. */
+        fprintf(stderr, "test_query: not root, peer test not run\n");
+        return;
+    }
+    wait_ready(&c);
+    client_close(&c);
+    ck_assert_int_eq(chmod(run.dir, 0711), 0); /* the peer may reach run.sock */
+    /* In the socket's group: may read, may not command the MCU. */
+    ck_assert_int_eq(run_peer(PEER_GID), 1 | 2 | 4);
+    /* In neither group: the socket's mode keeps it out. */
+    ck_assert_int_eq(run_peer(OTHER_GID), 0);
 }
 END_TEST
 
@@ -548,6 +680,9 @@ static Suite *query_suite(void)
                    test_query_answers_version_status_latest_history_and_alerts);
     tcase_add_test(tc, test_query_watch_streams_samples_and_heap);
     tcase_add_test(tc, test_query_send_reports_ack_nack_and_link_down);
+    tcase_add_test(tc, test_query_send_times_out_when_the_mcu_does_not_answer);
+    tcase_add_test(tc,
+                   test_query_refuses_send_to_a_peer_outside_the_admin_group);
     tcase_add_test(tc, test_query_survives_malformed_and_over_long_lines);
     tcase_add_test(tc,
                    test_query_tetherctl_shows_status_sends_and_reports_errors);
