@@ -23,12 +23,12 @@
 
 #include "simproc.h"
 
-#define WAIT_MS   10000
-#define DIR_MAX   64 /* short enough for a Unix socket path inside it */
-#define FILE_MAX  (DIR_MAX + 24)
-#define LINE_MAX_ (1 << 20) /* longest response line read */
-#define LONG_LINE (70 * 1024)
-#define CHANNELS  3
+#define WAIT_MS    10000
+#define DIR_MAX    64 /* short enough for a Unix socket path inside it */
+#define FILE_MAX   (DIR_MAX + 24)
+#define LINE_MAX_  (1 << 20) /* longest response line read */
+#define LONG_LINE  (70 * 1024)
+#define CHANNELS   3
 /* The unprivileged peer of the permission test: Debian's nobody and
  * nogroup, and a group that is neither the socket's nor an admin's. */
 #define PEER_UID   65534
