@@ -318,9 +318,13 @@ int msg_decode_u32(const uint8_t *p, size_t n, uint32_t *v)
 
 const char *msg_type_name(uint8_t type)
 {
+    /* The names are stored in the table rather than pointed to, so that a
+     * program that never asks for them (the firmware) can leave them out
+     * at link time: string literals share one section per file, and this
+     * file's other strings are needed. */
     static const struct {
         uint8_t type;
-        const char *name;
+        char name[16];
     } names[] = {
         {MSG_HELLO, "HELLO"},
         {MSG_ADC, "ADC"},

@@ -23,7 +23,11 @@
 
 _Static_assert(PORT_ADC_VALUES_MAX <= MSG_ADC_VALUES_MAX,
                "an ADC batch must fit one frame");
-_Static_assert(PORT_TXQ_SIZE > FRAME_WIRE_LEN(TX_PAYLOAD_MAX) + FW_TX_RESERVE,
+/* What ADC batches leave free: the replies' room and one HEAP and one
+ * STATS report (same length), which go out together every period. */
+#define BULK_RESERVE (FW_REPLY_RESERVE + 2u * FRAME_WIRE_LEN(MSG_HEAP_LEN))
+_Static_assert(MSG_HEAP_LEN == MSG_STATS_LEN, "BULK_RESERVE counts both");
+_Static_assert(PORT_TXQ_SIZE > FRAME_WIRE_LEN(TX_PAYLOAD_MAX) + BULK_RESERVE,
                "the TX FIFO must hold a full batch and the reserve");
 
 static _Alignas(HEAP_UNIT) uint8_t arena[PORT_HEAP_ARENA];
@@ -64,8 +68,8 @@ static struct {
  * commands last. */
 enum room {
     ROOM_REPLY = 0,
-    ROOM_REPORT = FW_TX_RESERVE / 2,
-    ROOM_BULK = FW_TX_RESERVE
+    ROOM_REPORT = FW_REPLY_RESERVE,
+    ROOM_BULK = BULK_RESERVE
 };
 
 /* Frames and queues one message, leaving `keep` bytes free; a frame that

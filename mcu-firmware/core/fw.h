@@ -5,9 +5,10 @@
  *
  * Transmission never blocks: frames are encoded into a bounded FIFO that the
  * port drains.  A frame that does not fit is dropped and counted (STATS
- * tx_dropped).  ADC batches must leave FW_TX_RESERVE bytes free and HEAP,
- * STATS and LOG half of that, so a stalled line sheds data before reports
- * and reports before the answers to commands. */
+ * tx_dropped).  HEAP, STATS and LOG leave FW_REPLY_RESERVE bytes free,
+ * and ADC batches that plus room for one HEAP and one STATS report, so a
+ * saturated line sheds data before reports and reports before the answers
+ * to commands. */
 #ifndef TETHER_FW_H
 #define TETHER_FW_H
 
@@ -16,13 +17,15 @@
 #define FW_VERSION_MAJOR 0u
 #define FW_VERSION_MINOR 1u
 #define FW_VERSION_PATCH 0u
+/* 0x00MMmmpp.  The shifts are done in 32 bits: int may be 16 bits wide. */
 #define FW_VERSION                                                             \
-    ((FW_VERSION_MAJOR << 16) | (FW_VERSION_MINOR << 8) | FW_VERSION_PATCH)
+    (((uint32_t)FW_VERSION_MAJOR << 16) | ((uint32_t)FW_VERSION_MINOR << 8) |  \
+     FW_VERSION_PATCH)
 #ifndef FW_BUILD_ID
 #define FW_BUILD_ID 0u /* the build passes the source revision */
 #endif
 
-#define FW_TX_RESERVE      128u /* TX bytes kept free of ADC data for replies */
+#define FW_REPLY_RESERVE   64u /* TX bytes reports leave free for replies */
 #define FW_REBOOT_DRAIN_US 200000u /* longest wait to send the REBOOT ACK */
 
 /* Start-up settings; fw_defaults() fills them, a port may change them. */

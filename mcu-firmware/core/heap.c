@@ -44,7 +44,7 @@ void heap_init(struct heap *h, void *arena, size_t size)
     h->units = (uint16_t)units;
     h->used_units = 0;
     h->st = (struct heap_stats){0};
-    h->st.total = (uint32_t)(units * HEAP_UNIT);
+    h->st.total = (uint32_t)units * HEAP_UNIT;
     h->st.free = h->st.total;
     h->st.min_free = h->st.total;
     if (units >= 2) {
@@ -70,11 +70,13 @@ void *heap_alloc(struct heap *h, size_t n)
 
     if (n == 0)
         return NULL;
-    if (n > (size_t)HEAP_UNITS_MAX * HEAP_UNIT) {
+    /* More than the arena can never succeed.  Checking this first also
+     * keeps the rounding below from wrapping where size_t is 16 bits. */
+    if (n > (size_t)h->units * HEAP_UNIT) {
         h->st.failures++;
         return NULL;
     }
-    need = 1 + (n + HEAP_UNIT - 1) / HEAP_UNIT;
+    need = 1 + n / HEAP_UNIT + (n % HEAP_UNIT != 0);
     for (uint16_t at = h->free_head; at != HEAP_NONE;) {
         struct hdr b = get(h, at);
 
@@ -124,7 +126,9 @@ int heap_free(struct heap *h, void *p)
         return HEAP_EINVAL;
     at = (uint16_t)(off / HEAP_UNIT - 1);
     b = get(h, at);
-    if (b.magic != MAGIC_USED || b.units < 2 || at + b.units > h->units)
+    /* at < h->units here; the header's size is checked by subtraction,
+     * because at + b.units can wrap where int is 16 bits. */
+    if (b.magic != MAGIC_USED || b.units < 2 || b.units > h->units - at)
         return HEAP_EINVAL;
 
     h->used_units = (uint16_t)(h->used_units - b.units);

@@ -52,9 +52,23 @@ static int32_t sine256(uint32_t phase)
     return v;
 }
 
+/* floor(r * full / RAMP_US) for r < RAMP_US and full < 2^16, exactly, in
+ * 32-bit arithmetic: the product needs 37 bits, and 64-bit division is a
+ * costly library call on small MCUs.  With r = 32a + b and RAMP_US = 32 *
+ * 62500, a * full fits 32 bits, and so does what its remainder carries. */
+#define RAMP_US 2000000u
+static uint32_t ramp(uint32_t r, uint32_t full)
+{
+    uint32_t a = r / 32u, b = r % 32u;
+    uint32_t q = a * full / (RAMP_US / 32u);
+    uint32_t rem = a * full % (RAMP_US / 32u);
+
+    return q + (32u * rem + b * full) / RAMP_US;
+}
+
 uint16_t wave_sample(struct wave *w, uint8_t channel, uint32_t t_us)
 {
-    uint32_t full = (1u << w->bits) - 1u;
+    uint32_t full = (UINT32_C(1) << w->bits) - 1u;
     uint32_t half = full / 2u;
     uint32_t period, v;
 
@@ -66,8 +80,7 @@ uint16_t wave_sample(struct wave *w, uint8_t channel, uint32_t t_us)
                            (int32_t)half / 32767);
         break;
     case WAVE_RAMP:
-        period = 2000000u;
-        v = (uint32_t)((uint64_t)(t_us % period) * full / period);
+        v = ramp(t_us % RAMP_US, full);
         break;
     case WAVE_NOISE:
         v = half - full / 16u + prng_next(&w->rng) % (full / 8u + 1u);
