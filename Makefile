@@ -42,6 +42,8 @@ INTEG_SRC := tests/integration/test_sim.c tests/integration/simproc.c
 INTEG_D_SRC := tests/integration/test_tetherd.c tests/integration/simproc.c
 INTEG_Q_SRC := tests/integration/test_query.c tests/integration/simproc.c
 CTL_SRC := $(wildcard tetherctl/*.c)
+CTL_LIB_SRC := $(filter-out tetherctl/tetherctl.c,$(CTL_SRC))
+CTL_TEST_SRC := $(wildcard tests/tetherctl/*.c)
 
 PROTO_INC := -Iproto
 CORE_INC := $(PROTO_INC) -Imcu-firmware/core -Imcu-firmware/port
@@ -79,8 +81,10 @@ INTEG := $(BUILD)/tests/integration
 INTEG_D := $(BUILD)/tests/integration-tetherd
 INTEG_Q := $(BUILD)/tests/integration-query
 TETHERCTL := $(BUILD)/tetherctl
+CTL_TEST := $(BUILD)/tests/tetherctl
 
 .PHONY: all build run run-sim install bench test test-run check-unit check-daemon \
+        check-ctl \
         check-integration check-wire check-arm check-systemd deps fmt clean
 .DEFAULT_GOAL := all
 
@@ -89,8 +93,8 @@ all: deps
 
 build: $(PROTO_LIB) $(SIM) $(DUMP) $(UNIT) $(INTEG) $(INTEG_D) $(TETHERD) \
        $(if $(wildcard tests/integration/test_query.c),$(INTEG_Q)) \
-       $(if $(CTL_SRC),$(TETHERCTL)) \
-       $(DAEMON_TEST_BIN)
+       $(if $(CTL_SRC),$(TETHERCTL)) $(if $(CTL_TEST_SRC),$(CTL_TEST)) \
+       $(DAEMON_TEST_BIN) $(FW_ELFS)
 
 deps:
 	@scripts/deps.sh
@@ -172,6 +176,16 @@ $(BUILD)/obj/host/tetherctl/%.o: tetherctl/%.c
 $(TETHERCTL): $(CTL_OBJ) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libcjson)
 
+# tetherctl's output checked against expected text (tests/tetherctl/).
+$(BUILD)/obj/host/tests/tetherctl/%.o: tests/tetherctl/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -D_GNU_SOURCE $(PROTO_INC) -Itetherctl \
+	    $(shell pkg-config --cflags check libcjson) -c $< -o $@
+
+$(CTL_TEST): $(call obj,host,$(CTL_TEST_SRC) $(CTL_LIB_SRC)) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check libcjson)
+
 $(INTEG_D): $(INTEG_D_OBJ) $(PROTO_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check sqlite3)
@@ -193,18 +207,66 @@ check-arm: $(ARM_OBJ)
 	@echo "check-arm: proto/ and mcu-firmware/core/ compile freestanding" \
 	      "for Cortex-M33 ($(words $(ARM_OBJ)) files)"
 
+# ---- Firmware images, one per port ----
+# Each bare-metal port has mcu-firmware/port/<name>/port.mk, which sets
+# FW_CC_<name>, FW_CFLAGS_<name>, FW_LDFLAGS_<name>, FW_LIBS_<name>,
+# FW_SRC_<name> (the port's own .c and .S files) and FW_SIZE_<name> (the
+# size tool).  The rules below build proto/, the core and the port into
+# $(BUILD)/fw/<name>/tether-fw.elf.  `make fw PORT=<name>` builds one.
+FW_PORTS := $(patsubst mcu-firmware/port/%/port.mk,%,\
+              $(wildcard mcu-firmware/port/*/port.mk))
+include $(wildcard mcu-firmware/port/*/port.mk)
+
+fw_objs = $(patsubst %,$(BUILD)/fw/$(1)/obj/%.o,\
+            $(basename $(PROTO_SRC) $(CORE_SRC) $(FW_SRC_$(1))))
+fw_elf = $(BUILD)/fw/$(1)/tether-fw.elf
+
+define fw_rules
+$(BUILD)/fw/$(1)/obj/%.o: %.c
+	@mkdir -p $$(@D)
+	$$(FW_CC_$(1)) $$(FW_CFLAGS_$(1)) -MMD -MP -DFW_BUILD_ID=$$(BUILD_ID) \
+	    -Iproto -Imcu-firmware/core -Imcu-firmware/port \
+	    -Imcu-firmware/port/$(1) -c $$< -o $$@
+$(BUILD)/fw/$(1)/obj/%.o: %.S
+	@mkdir -p $$(@D)
+	$$(FW_CC_$(1)) $$(FW_CFLAGS_$(1)) -MMD -MP -c $$< -o $$@
+$(call fw_elf,$(1)): $(call fw_objs,$(1))
+	$$(FW_CC_$(1)) $$(FW_CFLAGS_$(1)) $$(FW_LDFLAGS_$(1)) -o $$@ $$^ \
+	    $$(FW_LIBS_$(1))
+endef
+$(foreach p,$(FW_PORTS),$(eval $(call fw_rules,$(p))))
+
+FW_ELFS := $(foreach p,$(FW_PORTS),$(call fw_elf,$(p)))
+
+.PHONY: fw fw-build
+fw: deps
+	@$(MAKE) --no-print-directory fw-build
+fw-build: $(if $(PORT),$(call fw_elf,$(PORT)),$(FW_ELFS))
+
+# Flash and RAM of each image; check-size fails when a budget is exceeded
+# (docs/FIRMWARE.md).
+.PHONY: size check-size
+size: deps
+	@$(MAKE) --no-print-directory check-size
+check-size: $(FW_ELFS)
+	@scripts/fw-size.sh $(BUILD) $(FW_PORTS)
+
 # ---- Tests ----
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
-test-run: build check-unit check-daemon check-integration check-wire \
-          check-arm check-systemd
+test-run: build check-unit check-daemon check-ctl check-integration \
+          check-wire check-arm check-size check-systemd
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SAN=1 check-unit \
-	    check-daemon check-integration
+	    check-daemon check-ctl check-integration
 	@echo "make test: all tests passed"
 
 check-unit: $(UNIT)
 	TETHER_PROTOCOL_MD=proto/PROTOCOL.md TETHER_TEST_DATA=tests/data $(UNIT)
+
+check-ctl: $(if $(CTL_TEST_SRC),$(CTL_TEST))
+	@if [ -n "$(CTL_TEST_SRC)" ]; then \
+	    TETHER_TEST_DATA=tests/data $(CTL_TEST); fi
 
 check-daemon: $(DAEMON_TEST_BIN) $(SIM)
 	@set -e; for t in $(DAEMON_TEST_BIN); do \
@@ -219,11 +281,11 @@ check-integration: $(INTEG) $(INTEG_D) $(SIM) $(TETHERD) \
 	    TETHER_SIM=$(SIM) TETHERD=$(TETHERD) TETHERCTL=$(TETHERCTL) \
 	    $(INTEG_Q); fi
 
-check-systemd: $(TETHERD)
+check-systemd: $(TETHERD) $(TETHERCTL)
 	scripts/check-systemd.sh
 	@d=$$(mktemp -d) && \
 	PREFIX=/usr DESTDIR=$$d BUILD=$(BUILD) scripts/install.sh >/dev/null && \
-	for f in usr/bin/tetherd etc/tether/tetherd.conf; do \
+	for f in usr/bin/tetherd usr/bin/tetherctl etc/tether/tetherd.conf; do \
 	    test -e "$$d/$$f" || { echo "install: $$f missing"; exit 1; }; done && \
 	grep -q '^ExecStart=/usr/bin/tetherd' $$(find $$d -name tetherd.service) \
 	    && rm -rf "$$d" && echo "check-systemd: make install layout ok"
@@ -243,7 +305,7 @@ run-sim: deps
 	@scripts/run-sim.sh $(SIM) $(DUMP)
 
 # ---- Benchmarks (not part of make test) ----
-BENCH_BIN := $(BUILD)/bench/store_bench $(BUILD)/bench/loop_bench
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
 
 $(BUILD)/obj/host/bench/%.o: bench/%.c
 	@mkdir -p $(@D)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# make install: installs tetherd (and tetherctl, once it is built), the
+# make install: installs tetherd and tetherctl, the
 # systemd unit, the sysusers.d and tmpfiles.d files and the example
 # configuration.  See docs/SYSTEMD.md.
 #
@@ -55,10 +55,8 @@ say() {
 install -d "$DESTDIR$bindir"
 install -m 0755 "$BUILD/tetherd" "$DESTDIR$bindir/tetherd"
 say "$DESTDIR$bindir/tetherd"
-if [ -x "$BUILD/tetherctl" ]; then
-    install -m 0755 "$BUILD/tetherctl" "$DESTDIR$bindir/tetherctl"
-    say "$DESTDIR$bindir/tetherctl"
-fi
+install -m 0755 "$BUILD/tetherctl" "$DESTDIR$bindir/tetherctl"
+say "$DESTDIR$bindir/tetherctl"
 
 # The unit, with ExecStart= pointing at the binary just installed.
 tmp=$(mktemp)
