@@ -3,8 +3,11 @@
  * The daemon may add keys to its results at any time (docs/QUERY.md keeps
  * only some keys stable), so the link and store sections print every
  * numeric counter they find rather than a fixed list, and every lookup
- * tolerates absence: a field that is missing or of the wrong type shows
- * as "-".  Labels are padded to one column width so sections line up. */
+ * tolerates absence: a field that is missing, of the wrong type, or a
+ * number no real figure reaches (cJSON reads 1e999 as infinity) shows as
+ * "-".  Strings may come from the MCU itself (log lines), so control
+ * characters are replaced before they reach a terminal that would obey
+ * them.  Labels are padded to one column width so sections line up. */
 #include "show.h"
 
 #include "fmt.h"
@@ -18,42 +21,78 @@
 #define LABEL_WIDTH 18  /* column of values in key/value sections */
 #define LABEL_MAX   64  /* longest label derived from a key */
 #define LIST_MAX    512 /* longest joined list printed on one line */
+#define TEXT_MAX    512 /* longest string from the daemon printed */
 
 static const cJSON *get(const cJSON *o, const char *key)
 {
     return cJSON_GetObjectItemCaseSensitive(o, key);
 }
 
-static int num(const cJSON *o, const char *key, double *out)
+/* The array member key, or NULL when it is missing or not an array (an
+ * object would otherwise be walked as if it were one). */
+static const cJSON *items(const cJSON *o, const char *key)
 {
     const cJSON *v = get(o, key);
 
-    if (!cJSON_IsNumber(v))
+    return cJSON_IsArray(v) ? v : NULL;
+}
+
+/* A number that can be a real figure: finite and within SHOW_NUM_MAX, so
+ * that converting it to int64_t is defined. */
+static int num_item(const cJSON *v, double *out)
+{
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) ||
+        fabs(v->valuedouble) > SHOW_NUM_MAX)
         return 0;
     *out = v->valuedouble;
     return 1;
 }
 
-static const char *str(const cJSON *o, const char *key)
+static int num(const cJSON *o, const char *key, double *out)
+{
+    return num_item(get(o, key), out);
+}
+
+/* Copies s into buf, replacing C0 controls, DEL and the UTF-8 forms of
+ * C1 controls with '?', truncating to fit. */
+static void clean(char *buf, size_t n, const char *s)
+{
+    size_t i = 0;
+
+    for (; *s != '\0' && i + 1 < n; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == 0xc2 && (unsigned char)s[1] >= 0x80 &&
+            (unsigned char)s[1] <= 0x9f) {
+            buf[i++] = '?';
+            s++;
+        } else {
+            buf[i++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+        }
+    }
+    buf[i] = '\0';
+}
+
+/* The string field key, cleaned into buf, or "-".  Returns buf. */
+static const char *text(char *buf, size_t n, const cJSON *o, const char *key)
 {
     const cJSON *v = get(o, key);
 
-    return cJSON_IsString(v) ? v->valuestring : "-";
+    if (cJSON_IsString(v) && v->valuestring != NULL)
+        clean(buf, n, v->valuestring);
+    else
+        snprintf(buf, n, "-");
+    return buf;
 }
 
-static void row(const char *label, const char *value)
+static void row(FILE *out, const char *label, const char *value)
 {
-    printf("  %-*s %s\n", LABEL_WIDTH, label, value);
-}
-
-/* Starts a row whose value the caller prints, ending it with "\n". */
-static void row_label(const char *label)
-{
-    printf("  %-*s ", LABEL_WIDTH, label);
+    fprintf(out, "  %-*s %s\n", LABEL_WIDTH, label, value);
 }
 
 /* An integer field, or "-". */
-static void cell_int(char *buf, size_t n, const cJSON *o, const char *key)
+static const char *cell_int(char *buf, size_t n, const cJSON *o,
+                            const char *key)
 {
     double v;
 
@@ -61,22 +100,38 @@ static void cell_int(char *buf, size_t n, const cJSON *o, const char *key)
         snprintf(buf, n, "%.0f", v);
     else
         snprintf(buf, n, "-");
+    return buf;
 }
 
 /* A number with up to one decimal, or "-". */
-static void cell_num(char *buf, size_t n, const cJSON *o, const char *key)
+static const char *cell_num(char *buf, size_t n, const cJSON *o,
+                            const char *key)
 {
     double v;
 
     if (!num(o, key, &v))
         snprintf(buf, n, "-");
-    else if (v == floor(v) && fabs(v) < 1e15)
+    else if (v == (double)(int64_t)v)
         snprintf(buf, n, "%.0f", v);
     else
         snprintf(buf, n, "%.1f", v);
+    return buf;
 }
 
-static void cell_time(char *buf, size_t n, const cJSON *o, const char *key)
+static const char *cell_bytes(char *buf, size_t n, const cJSON *o,
+                              const char *key)
+{
+    double v;
+
+    if (num(o, key, &v))
+        fmt_bytes(buf, n, v);
+    else
+        snprintf(buf, n, "-");
+    return buf;
+}
+
+static const char *cell_time(char *buf, size_t n, const cJSON *o,
+                             const char *key)
 {
     double t;
 
@@ -84,9 +139,11 @@ static void cell_time(char *buf, size_t n, const cJSON *o, const char *key)
         fmt_time_local(buf, n, (int64_t)t);
     else
         snprintf(buf, n, "-");
+    return buf;
 }
 
-static void cell_age(char *buf, size_t n, const cJSON *o, const char *key)
+static const char *cell_age(char *buf, size_t n, const cJSON *o,
+                            const char *key)
 {
     double ms;
 
@@ -94,40 +151,45 @@ static void cell_age(char *buf, size_t n, const cJSON *o, const char *key)
         fmt_age_ms(buf, n, (int64_t)ms);
     else
         snprintf(buf, n, "-");
+    return buf;
 }
 
-/* Prints every number and boolean of o except those named in skip, with
- * the key's underscores shown as spaces. */
-static void counters(const cJSON *o, const char *const *skip)
+/* Prints every member of o except those named in skip, with the key's
+ * underscores shown as spaces: numbers as integers, booleans as yes or
+ * no, anything else as "-". */
+static void counters(FILE *out, const cJSON *o, const char *const *skip)
 {
     const cJSON *c;
 
     cJSON_ArrayForEach(c, o)
     {
         char label[LABEL_MAX], value[FMT_BUF_MAX];
+        double v;
         int skipped = 0;
 
-        if (c->string == NULL || (!cJSON_IsNumber(c) && !cJSON_IsBool(c)))
+        if (c->string == NULL)
             continue;
         for (size_t i = 0; skip[i] != NULL; i++)
             skipped |= strcmp(skip[i], c->string) == 0;
         if (skipped)
             continue;
-        snprintf(label, sizeof(label), "%s", c->string);
+        clean(label, sizeof(label), c->string);
         for (char *p = label; *p != '\0'; p++)
             if (*p == '_')
                 *p = ' ';
         if (cJSON_IsBool(c))
             snprintf(value, sizeof(value), "%s",
                      cJSON_IsTrue(c) ? "yes" : "no");
+        else if (num_item(c, &v))
+            snprintf(value, sizeof(value), "%.0f", v);
         else
-            snprintf(value, sizeof(value), "%.0f", c->valuedouble);
-        row(label, value);
+            snprintf(value, sizeof(value), "-");
+        row(out, label, value);
     }
 }
 
 /* Joins the strings of an array (or the "name" of its objects) with ", ",
- * truncating at LIST_MAX. */
+ * truncating at n. */
 static void join_names(char *buf, size_t n, const cJSON *arr)
 {
     const cJSON *c;
@@ -136,9 +198,14 @@ static void join_names(char *buf, size_t n, const cJSON *arr)
     buf[0] = '\0';
     cJSON_ArrayForEach(c, arr)
     {
-        const char *s = cJSON_IsString(c) ? c->valuestring : str(c, "name");
-        int w = snprintf(buf + off, n - off, "%s%s", off ? ", " : "", s);
+        char name[TEXT_MAX];
+        int w;
 
+        if (cJSON_IsString(c))
+            clean(name, sizeof(name), c->valuestring);
+        else
+            text(name, sizeof(name), c, "name");
+        w = snprintf(buf + off, n - off, "%s%s", off ? ", " : "", name);
         if (w < 0 || (size_t)w >= n - off)
             break;
         off += (size_t)w;
@@ -147,153 +214,187 @@ static void join_names(char *buf, size_t n, const cJSON *arr)
         snprintf(buf, n, "none");
 }
 
-static void show_link(const cJSON *link)
+/* Joins the numbers of an array with sep, "-" for any that is not one. */
+static void join_numbers(char *buf, size_t n, const cJSON *arr, const char *sep)
 {
-    static const char *const skip[] = {"last_frame_age_ms", NULL};
-    char b[FMT_BUF_MAX];
+    const cJSON *c;
+    size_t off = 0;
 
-    printf("Link\n");
-    row("state", str(link, "state"));
-    row("device", str(link, "device"));
-    cell_age(b, sizeof(b), link, "last_frame_age_ms");
-    row("last frame", b);
-    counters(link, skip);
+    buf[0] = '\0';
+    cJSON_ArrayForEach(c, arr)
+    {
+        char v[FMT_BUF_MAX];
+        double d;
+        int w;
+
+        if (num_item(c, &d))
+            snprintf(v, sizeof(v), "%.0f", d);
+        else
+            snprintf(v, sizeof(v), "-");
+        w = snprintf(buf + off, n - off, "%s%s", off ? sep : "", v);
+        if (w < 0 || (size_t)w >= n - off)
+            break;
+        off += (size_t)w;
+    }
 }
 
-static void show_mcu(const cJSON *mcu)
+static void show_link(FILE *out, const cJSON *link)
 {
-    char b[FMT_BUF_MAX];
+    static const char *const skip[] = {"state", "device", "last_frame_age_ms",
+                                       NULL};
+    char b[TEXT_MAX];
+
+    fprintf(out, "Link\n");
+    row(out, "state", text(b, sizeof(b), link, "state"));
+    row(out, "device", text(b, sizeof(b), link, "device"));
+    row(out, "last frame", cell_age(b, sizeof(b), link, "last_frame_age_ms"));
+    counters(out, link, skip);
+}
+
+static void show_mcu(FILE *out, const cJSON *mcu)
+{
+    char b[TEXT_MAX];
     double ch, bits, up;
 
-    printf("MCU\n");
+    fprintf(out, "MCU\n");
     if (!cJSON_IsObject(mcu)) {
-        row("identity", "unknown (no HELLO yet)");
+        row(out, "identity", "unknown (no HELLO yet)");
         return;
     }
-    row("firmware", str(mcu, "firmware_version"));
-    row("board", str(mcu, "board"));
-    row("build id", str(mcu, "build_id"));
+    row(out, "firmware", text(b, sizeof(b), mcu, "firmware_version"));
+    row(out, "board", text(b, sizeof(b), mcu, "board"));
+    row(out, "build id", text(b, sizeof(b), mcu, "build_id"));
     if (num(mcu, "uptime_ms", &up))
         fmt_span_ms(b, sizeof(b), (int64_t)up);
     else
         snprintf(b, sizeof(b), "-");
-    row("uptime", b);
-    row("last reset", str(mcu, "last_reset_cause"));
-    if (num(mcu, "adc_channels", &ch) && num(mcu, "adc_bits", &bits)) {
+    row(out, "uptime", b);
+    row(out, "last reset", text(b, sizeof(b), mcu, "last_reset_cause"));
+    if (num(mcu, "adc_channels", &ch) && num(mcu, "adc_bits", &bits))
         snprintf(b, sizeof(b), "%.0f channels, %.0f bits", ch, bits);
-        row("ADC", b);
-    }
+    else
+        snprintf(b, sizeof(b), "-");
+    row(out, "ADC", b);
 }
 
-/* A byte figure with its share of total, when total is known. */
-static void bytes_row(const cJSON *heap, const char *key, const char *label,
-                      double total)
+/* A byte figure with its share of total, when that share makes sense. */
+static void bytes_row(FILE *out, const cJSON *heap, const char *key,
+                      const char *label, double total)
 {
-    char v[FMT_BUF_MAX];
+    char v[FMT_BUF_MAX], b[2 * FMT_BUF_MAX];
     double x;
 
     if (!num(heap, key, &x)) {
-        row(label, "-");
+        row(out, label, "-");
         return;
     }
     fmt_bytes(v, sizeof(v), x);
-    row_label(label);
-    if (total > 0)
-        printf("%-10s (%.1f %%)\n", v, 100.0 * x / total);
+    if (total > 0 && x >= 0 && x <= total)
+        snprintf(b, sizeof(b), "%-10s (%.1f %%)", v, 100.0 * x / total);
     else
-        printf("%s\n", v);
+        snprintf(b, sizeof(b), "%s", v);
+    row(out, label, b);
 }
 
-void show_heap(const cJSON *heap)
+void show_heap(FILE *out, const cJSON *heap)
 {
-    char b[FMT_BUF_MAX], age[FMT_BUF_MAX], a[FMT_BUF_MAX], f[FMT_BUF_MAX];
+    char b[TEXT_MAX], a[FMT_BUF_MAX], f[FMT_BUF_MAX];
     double total = 0;
 
-    printf("Heap\n");
+    fprintf(out, "Heap\n");
     if (!cJSON_IsObject(heap)) {
-        row("report", "none yet");
+        row(out, "report", "none yet");
         return;
     }
-    cell_age(age, sizeof(age), heap, "age_ms");
-    row("reported", age);
-    row("scenario", str(heap, "scenario"));
-    if (num(heap, "total", &total))
-        fmt_bytes(b, sizeof(b), total);
-    else
-        snprintf(b, sizeof(b), "-");
-    row("total", b);
-    bytes_row(heap, "free", "free", total);
-    bytes_row(heap, "used", "used", total);
-    bytes_row(heap, "largest", "largest block", total);
-    bytes_row(heap, "min_free", "min free (ever)", total);
-    cell_int(a, sizeof(a), heap, "allocs");
-    cell_int(f, sizeof(f), heap, "frees");
-    row_label("allocs / frees");
-    printf("%s / %s\n", a, f);
-    cell_int(b, sizeof(b), heap, "blocks");
-    row("blocks", b);
-    cell_int(b, sizeof(b), heap, "failures");
-    row("failures", b);
+    row(out, "reported", cell_age(b, sizeof(b), heap, "age_ms"));
+    row(out, "scenario", text(b, sizeof(b), heap, "scenario"));
+    if (!num(heap, "total", &total))
+        total = 0;
+    row(out, "total", cell_bytes(b, sizeof(b), heap, "total"));
+    bytes_row(out, heap, "free", "free", total);
+    bytes_row(out, heap, "used", "used", total);
+    bytes_row(out, heap, "largest", "largest block", total);
+    bytes_row(out, heap, "min_free", "min free (ever)", total);
+    snprintf(b, sizeof(b), "%s / %s", cell_int(a, sizeof(a), heap, "allocs"),
+             cell_int(f, sizeof(f), heap, "frees"));
+    row(out, "allocs / frees", b);
+    row(out, "blocks", cell_int(b, sizeof(b), heap, "blocks"));
+    row(out, "failures", cell_int(b, sizeof(b), heap, "failures"));
 }
 
-static void show_store(const cJSON *store)
+static void show_store(FILE *out, const cJSON *store)
 {
-    static const char *const skip[] = {NULL};
-    const char *last;
+    static const char *const skip[] = {"last_error", NULL};
+    char last[TEXT_MAX];
 
-    printf("Store\n");
+    fprintf(out, "Store\n");
     if (!cJSON_IsObject(store)) {
-        row("state", "unknown");
+        row(out, "state", "unknown");
         return;
     }
-    counters(store, skip);
-    last = str(store, "last_error");
-    if (strcmp(last, "-") != 0 && last[0] != '\0')
-        row("last error", last);
+    counters(out, store, skip);
+    if (cJSON_IsString(get(store, "last_error")) &&
+        get(store, "last_error")->valuestring[0] != '\0')
+        row(out, "last error", text(last, sizeof(last), store, "last_error"));
 }
 
-void show_status(const cJSON *status)
+void show_status(FILE *out, const cJSON *status)
 {
+    const cJSON *alerts = get(status, "alerts");
+    const cJSON *th = get(alerts, "heap_low_threshold");
     char b[LIST_MAX];
 
-    show_link(get(status, "link"));
-    show_mcu(get(status, "mcu"));
-    show_heap(get(status, "heap"));
-    show_store(get(status, "store"));
-    printf("Alerts\n");
-    join_names(b, sizeof(b), get(get(status, "alerts"), "active"));
-    row("active", b);
+    show_link(out, get(status, "link"));
+    show_mcu(out, get(status, "mcu"));
+    show_heap(out, get(status, "heap"));
+    show_store(out, get(status, "store"));
+    fprintf(out, "Alerts\n");
+    join_names(b, sizeof(b), items(alerts, "active"));
+    row(out, "active", b);
+    /* Older daemons do not report the threshold; say nothing then. */
+    if (th != NULL) {
+        if (cJSON_IsNull(th))
+            snprintf(b, sizeof(b), "unknown");
+        else
+            cell_bytes(b, sizeof(b), alerts, "heap_low_threshold");
+        row(out, "heap low below", b);
+    }
 }
 
-void show_latest(const cJSON *latest)
+void show_latest(FILE *out, const cJSON *latest)
 {
     const cJSON *ch;
     double age_ms = 0;
+    int have_age = num(latest, "age_ms", &age_ms);
 
-    num(latest, "age_ms", &age_ms);
-    if (cJSON_IsTrue(get(latest, "stale")))
-        printf("warning: data is stale (newest %.0f ms old)\n", age_ms);
-    if (cJSON_GetArraySize(get(latest, "channels")) == 0)
-        printf("no samples\n");
-    cJSON_ArrayForEach(ch, get(latest, "channels"))
+    if (cJSON_IsTrue(get(latest, "stale")) && have_age) {
+        char age[FMT_BUF_MAX];
+
+        fprintf(out, "warning: data is stale (newest sample %s)\n",
+                cell_age(age, sizeof(age), latest, "age_ms"));
+    } else if (cJSON_IsTrue(get(latest, "stale"))) {
+        fprintf(out, "warning: data is stale\n");
+    }
+    if (cJSON_GetArraySize(items(latest, "channels")) == 0)
+        fprintf(out, "no samples\n");
+    cJSON_ArrayForEach(ch, items(latest, "channels"))
     {
-        const cJSON *s, *samples = get(ch, "samples");
-        double newest = 0, c = -1;
+        const cJSON *s;
+        char c[FMT_BUF_MAX];
+        double newest = 0;
         int have_newest = 0;
 
-        num(ch, "channel", &c);
-        printf("channel %.0f\n", c);
-        printf("  %-30s %-14s %s\n", "time", "age", "value");
-        cJSON_ArrayForEach(s, samples)
+        fprintf(out, "channel %s\n", cell_int(c, sizeof(c), ch, "channel"));
+        fprintf(out, "  %-30s %-14s %s\n", "time", "age", "value");
+        cJSON_ArrayForEach(s, items(ch, "samples"))
         {
             char t[FMT_BUF_MAX], age[FMT_BUF_MAX], v[FMT_BUF_MAX];
             double ts;
 
-            cell_time(t, sizeof(t), s, "t_us");
             /* Ages come from the daemon's age_ms of the newest sample plus
              * the spacing of MCU timestamps, so a skewed local clock does
              * not distort them. */
-            if (num(s, "t_us", &ts)) {
+            if (num(s, "t_us", &ts) && have_age) {
                 if (!have_newest) {
                     newest = ts;
                     have_newest = 1;
@@ -303,25 +404,27 @@ void show_latest(const cJSON *latest)
             } else {
                 snprintf(age, sizeof(age), "-");
             }
-            cell_num(v, sizeof(v), s, "value");
-            printf("  %-30s %-14s %s\n", t, age, v);
+            fprintf(out, "  %-30s %-14s %s\n",
+                    cell_time(t, sizeof(t), s, "t_us"), age,
+                    cell_num(v, sizeof(v), s, "value"));
         }
     }
 }
 
-void show_history_header(int heap_series, int bucketed)
+static void history_header(FILE *out, int heap, int bucketed)
 {
-    if (heap_series)
-        printf("%-30s %6s %10s %10s %10s %10s %8s\n", "time", "count",
-               "free_min", "free_avg", "free_max", "largest_min", "failures");
+    if (heap)
+        fprintf(out, "%-30s %6s %10s %10s %10s %11s %8s\n", "time", "count",
+                "free_min", "free_avg", "free_max", "largest_min", "failures");
     else if (bucketed)
-        printf("%-30s %4s %8s %10s %8s %8s\n", "time", "ch", "min", "avg",
-               "max", "count");
+        fprintf(out, "%-30s %4s %8s %10s %8s %8s\n", "time", "ch", "min", "avg",
+                "max", "count");
     else
-        printf("%-30s %4s %8s\n", "time", "ch", "value");
+        fprintf(out, "%-30s %4s %8s\n", "time", "ch", "value");
 }
 
-void show_history_points(const cJSON *points, int heap_series, int bucketed)
+static void history_points(FILE *out, const cJSON *points, int heap,
+                           int bucketed)
 {
     const cJSON *p;
 
@@ -331,187 +434,244 @@ void show_history_points(const cJSON *points, int heap_series, int bucketed)
             d[FMT_BUF_MAX], e[FMT_BUF_MAX], f[FMT_BUF_MAX];
 
         cell_time(t, sizeof(t), p, "t_us");
-        if (heap_series) {
-            cell_int(c, sizeof(c), p, "count");
-            cell_num(a, sizeof(a), p, "free_min");
-            cell_num(b, sizeof(b), p, "free_avg");
-            cell_num(d, sizeof(d), p, "free_max");
-            cell_num(e, sizeof(e), p, "largest_min");
-            cell_int(f, sizeof(f), p, "failures_max");
-            printf("%-30s %6s %10s %10s %10s %10s %8s\n", t, c, a, b, d, e, f);
+        if (heap) {
+            fprintf(out, "%-30s %6s %10s %10s %10s %11s %8s\n", t,
+                    cell_int(c, sizeof(c), p, "count"),
+                    cell_num(a, sizeof(a), p, "free_min"),
+                    cell_num(b, sizeof(b), p, "free_avg"),
+                    cell_num(d, sizeof(d), p, "free_max"),
+                    cell_num(e, sizeof(e), p, "largest_min"),
+                    cell_int(f, sizeof(f), p, "failures_max"));
         } else if (bucketed) {
-            cell_int(c, sizeof(c), p, "channel");
-            cell_num(a, sizeof(a), p, "min");
-            cell_num(b, sizeof(b), p, "avg");
-            cell_num(d, sizeof(d), p, "max");
-            cell_int(e, sizeof(e), p, "count");
-            printf("%-30s %4s %8s %10s %8s %8s\n", t, c, a, b, d, e);
+            fprintf(out, "%-30s %4s %8s %10s %8s %8s\n", t,
+                    cell_int(c, sizeof(c), p, "channel"),
+                    cell_num(a, sizeof(a), p, "min"),
+                    cell_num(b, sizeof(b), p, "avg"),
+                    cell_num(d, sizeof(d), p, "max"),
+                    cell_int(e, sizeof(e), p, "count"));
         } else {
-            cell_int(c, sizeof(c), p, "channel");
-            cell_num(a, sizeof(a), p, "value");
-            printf("%-30s %4s %8s\n", t, c, a);
+            fprintf(out, "%-30s %4s %8s\n", t,
+                    cell_int(c, sizeof(c), p, "channel"),
+                    cell_num(a, sizeof(a), p, "value"));
         }
     }
 }
 
-void show_alerts(const cJSON *alerts)
+void show_history(FILE *out, const cJSON *result, int *header_done)
+{
+    const cJSON *series = get(result, "series");
+    const cJSON *points = items(result, "points");
+    int heap =
+        cJSON_IsString(series) && strcmp(series->valuestring, "heap") == 0;
+    double bucket = 0;
+    int bucketed = num(result, "bucket_us", &bucket) && bucket > 0;
+
+    if (!*header_done && cJSON_GetArraySize(points) > 0) {
+        history_header(out, heap, bucketed);
+        *header_done = 1;
+    }
+    history_points(out, points, heap, bucketed);
+}
+
+void show_heap_report(FILE *out, const cJSON *heap, const cJSON *points,
+                      int64_t from_us, int64_t to_us)
+{
+    char from[FMT_BUF_MAX], to[FMT_BUF_MAX];
+
+    show_heap(out, heap);
+    fmt_time_local(from, sizeof(from), from_us);
+    fmt_time_local(to, sizeof(to), to_us);
+    fprintf(out, "Recent history, %s to %s\n", from, to);
+    if (!cJSON_IsArray(points) || cJSON_GetArraySize(points) == 0) {
+        fprintf(out, "  none\n");
+        return;
+    }
+    history_header(out, 1, 0);
+    history_points(out, points, 1, 0);
+}
+
+void show_alerts(FILE *out, const cJSON *alerts, int64_t now_us)
 {
     const cJSON *a;
-    int64_t now = fmt_now_us();
 
-    printf("Active alerts\n");
-    if (cJSON_GetArraySize(get(alerts, "active")) == 0)
-        printf("  none\n");
-    cJSON_ArrayForEach(a, get(alerts, "active"))
+    fprintf(out, "Active alerts\n");
+    if (cJSON_GetArraySize(items(alerts, "active")) == 0)
+        fprintf(out, "  none\n");
+    cJSON_ArrayForEach(a, items(alerts, "active"))
     {
         char since[FMT_BUF_MAX], v[FMT_BUF_MAX], th[FMT_BUF_MAX];
+        char name[TEXT_MAX], msg[TEXT_MAX];
         double t;
 
         if (num(a, "t_us", &t))
-            fmt_age_ms(since, sizeof(since), (now - (int64_t)t) / 1000);
+            fmt_age_ms(since, sizeof(since), (now_us - (int64_t)t) / 1000);
         else
             snprintf(since, sizeof(since), "-");
-        cell_num(v, sizeof(v), a, "value");
-        cell_num(th, sizeof(th), a, "threshold");
-        printf("  %-16s raised %-12s value %s threshold %s\n", str(a, "name"),
-               since, v, th);
-        printf("  %-16s %s\n", "", str(a, "message"));
+        fprintf(out, "  %-16s raised %-12s value %s threshold %s\n",
+                text(name, sizeof(name), a, "name"), since,
+                cell_num(v, sizeof(v), a, "value"),
+                cell_num(th, sizeof(th), a, "threshold"));
+        fprintf(out, "  %-16s %s\n", "", text(msg, sizeof(msg), a, "message"));
     }
-    printf("History\n");
-    if (cJSON_GetArraySize(get(alerts, "history")) == 0)
-        printf("  none\n");
+    fprintf(out, "History\n");
+    if (cJSON_GetArraySize(items(alerts, "history")) == 0)
+        fprintf(out, "  none\n");
     else
-        printf("  %-30s %-16s %-8s %10s %10s  %s\n", "time", "name", "state",
-               "value", "threshold", "message");
-    cJSON_ArrayForEach(a, get(alerts, "history"))
+        fprintf(out, "  %-30s %-16s %-8s %10s %10s  %s\n", "time", "name",
+                "state", "value", "threshold", "message");
+    cJSON_ArrayForEach(a, items(alerts, "history"))
     {
         char t[FMT_BUF_MAX], v[FMT_BUF_MAX], th[FMT_BUF_MAX];
+        char name[TEXT_MAX], state[TEXT_MAX], msg[TEXT_MAX];
 
-        cell_time(t, sizeof(t), a, "t_us");
-        cell_num(v, sizeof(v), a, "value");
-        cell_num(th, sizeof(th), a, "threshold");
-        printf("  %-30s %-16s %-8s %10s %10s  %s\n", t, str(a, "name"),
-               str(a, "state"), v, th, str(a, "message"));
+        fprintf(out, "  %-30s %-16s %-8s %10s %10s  %s\n",
+                cell_time(t, sizeof(t), a, "t_us"),
+                text(name, sizeof(name), a, "name"),
+                text(state, sizeof(state), a, "state"),
+                cell_num(v, sizeof(v), a, "value"),
+                cell_num(th, sizeof(th), a, "threshold"),
+                text(msg, sizeof(msg), a, "message"));
     }
 }
 
-static void note_samples(const cJSON *p)
+static void note_samples(FILE *out, const cJSON *p)
 {
-    char chans[LIST_MAX], last[LIST_MAX], b[FMT_BUF_MAX];
-    const cJSON *values = get(p, "values");
+    char chans[LIST_MAX], last[LIST_MAX], t[FMT_BUF_MAX], scans[FMT_BUF_MAX],
+        period[FMT_BUF_MAX];
+    const cJSON *values = items(p, "values");
     const cJSON *scan =
         cJSON_GetArrayItem(values, cJSON_GetArraySize(values) - 1);
-    const cJSON *v;
-    size_t off = 0;
-    double scans = 0, period = 0;
 
-    chans[0] = '\0';
-    cJSON_ArrayForEach(v, get(p, "channels"))
-    {
-        int w = snprintf(chans + off, sizeof(chans) - off, "%s%.0f",
-                         off ? "," : "", v->valuedouble);
-
-        if (w < 0 || (size_t)w >= sizeof(chans) - off)
-            break;
-        off += (size_t)w;
-    }
-    off = 0;
-    last[0] = '\0';
-    cJSON_ArrayForEach(v, scan)
-    {
-        int w = snprintf(last + off, sizeof(last) - off, "%s%.0f",
-                         off ? " " : "", v->valuedouble);
-
-        if (w < 0 || (size_t)w >= sizeof(last) - off)
-            break;
-        off += (size_t)w;
-    }
-    num(p, "scans", &scans);
-    num(p, "period_us", &period);
-    cell_time(b, sizeof(b), p, "t0_us");
-    printf("%s samples ch [%s] %.0f scans, period %.0f us, last [%s]\n", b,
-           chans, scans, period, last);
+    join_numbers(chans, sizeof(chans), items(p, "channels"), ",");
+    join_numbers(last, sizeof(last), cJSON_IsArray(scan) ? scan : NULL, " ");
+    fprintf(out, "%s samples ch [%s] %s scans, period %s us, last [%s]\n",
+            cell_time(t, sizeof(t), p, "t0_us"), chans,
+            cell_int(scans, sizeof(scans), p, "scans"),
+            cell_int(period, sizeof(period), p, "period_us"), last);
 }
 
-static void note_heap(const cJSON *p)
+static void note_heap(FILE *out, const cJSON *p)
 {
-    char t[FMT_BUF_MAX], fr[FMT_BUF_MAX], lg[FMT_BUF_MAX], mf[FMT_BUF_MAX];
-    double free_b = 0, total = 0, largest = 0, min_free = 0, failures = 0;
+    char t[FMT_BUF_MAX], fr[FMT_BUF_MAX], lg[FMT_BUF_MAX], mf[FMT_BUF_MAX],
+        fl[FMT_BUF_MAX], pct[FMT_BUF_MAX];
+    double free_b, total;
 
-    cell_time(t, sizeof(t), p, "t_us");
-    num(p, "free", &free_b);
-    num(p, "total", &total);
-    num(p, "largest", &largest);
-    num(p, "min_free", &min_free);
-    num(p, "failures", &failures);
-    fmt_bytes(fr, sizeof(fr), free_b);
-    fmt_bytes(lg, sizeof(lg), largest);
-    fmt_bytes(mf, sizeof(mf), min_free);
-    printf("%s heap free %s (%.1f %%) largest %s min %s failures %.0f\n", t, fr,
-           total > 0 ? 100.0 * free_b / total : 0.0, lg, mf, failures);
+    if (num(p, "free", &free_b) && num(p, "total", &total) && total > 0 &&
+        free_b >= 0 && free_b <= total)
+        snprintf(pct, sizeof(pct), "%.1f", 100.0 * free_b / total);
+    else
+        snprintf(pct, sizeof(pct), "-");
+    fprintf(out, "%s heap free %s (%s %%) largest %s min %s failures %s\n",
+            cell_time(t, sizeof(t), p, "t_us"),
+            cell_bytes(fr, sizeof(fr), p, "free"), pct,
+            cell_bytes(lg, sizeof(lg), p, "largest"),
+            cell_bytes(mf, sizeof(mf), p, "min_free"),
+            cell_int(fl, sizeof(fl), p, "failures"));
 }
 
-static void note_alert(const cJSON *p)
+static void note_alert(FILE *out, const cJSON *p)
 {
     char t[FMT_BUF_MAX], v[FMT_BUF_MAX], th[FMT_BUF_MAX];
+    char name[TEXT_MAX], state[TEXT_MAX], msg[TEXT_MAX];
 
-    cell_time(t, sizeof(t), p, "t_us");
-    cell_num(v, sizeof(v), p, "value");
-    cell_num(th, sizeof(th), p, "threshold");
-    printf("%s alert %s %s value %s threshold %s: %s\n", t, str(p, "name"),
-           str(p, "state"), v, th, str(p, "message"));
+    fprintf(out, "%s alert %s %s value %s threshold %s: %s\n",
+            cell_time(t, sizeof(t), p, "t_us"),
+            text(name, sizeof(name), p, "name"),
+            text(state, sizeof(state), p, "state"),
+            cell_num(v, sizeof(v), p, "value"),
+            cell_num(th, sizeof(th), p, "threshold"),
+            text(msg, sizeof(msg), p, "message"));
 }
 
-static void note_mcu(const char *now, const cJSON *p)
+/* An object printed as compact JSON, cut at TEXT_MAX.  cJSON escapes
+ * control characters inside strings, so the text is safe to print. */
+static void compact(char *buf, size_t n, const cJSON *o)
 {
-    const char *event = str(p, "event");
+    char *j = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
 
+    clean(buf, n, j != NULL ? j : "");
+    cJSON_free(j);
+}
+
+/* A syslog priority (what the MCU's LOG carries) by name. */
+static const char *level(char *buf, size_t n, const cJSON *p)
+{
+    static const char *const names[] = {"emerg",   "alert",  "crit", "err",
+                                        "warning", "notice", "info", "debug"};
+    double v;
+
+    if (num(p, "level", &v) && v >= 0 && v < 8 && v == (int)v)
+        snprintf(buf, n, "%s", names[(int)v]);
+    else if (num(p, "level", &v))
+        snprintf(buf, n, "%.0f", v);
+    else
+        text(buf, n, p, "level");
+    return buf;
+}
+
+static void note_mcu(FILE *out, const char *now, const cJSON *p)
+{
+    char event[TEXT_MAX], a[TEXT_MAX], b[TEXT_MAX], c[TEXT_MAX];
+
+    text(event, sizeof(event), p, "event");
     if (strcmp(event, "log") == 0)
-        printf("%s mcu log %s: %s\n", now, str(p, "level"), str(p, "text"));
+        fprintf(out, "%s mcu log %s: %s\n", now, level(a, sizeof(a), p),
+                text(b, sizeof(b), p, "text"));
     else if (strcmp(event, "reset") == 0)
-        printf("%s mcu reset %s\n", now, str(p, "cause"));
+        fprintf(out, "%s mcu reset %s\n", now, text(a, sizeof(a), p, "cause"));
     else if (strcmp(event, "hello") == 0)
-        printf("%s mcu hello firmware %s board %s build %s\n", now,
-               str(p, "firmware_version"), str(p, "board"), str(p, "build_id"));
+        fprintf(out, "%s mcu hello firmware %s board %s build %s\n", now,
+                text(a, sizeof(a), p, "firmware_version"),
+                text(b, sizeof(b), p, "board"),
+                text(c, sizeof(c), p, "build_id"));
     else {
-        char *text = cJSON_PrintUnformatted(p);
-
-        printf("%s mcu %s %s\n", now, event, text != NULL ? text : "");
-        cJSON_free(text);
+        compact(a, sizeof(a), p);
+        fprintf(out, "%s mcu %s%s%s\n", now, event, a[0] ? " " : "", a);
     }
 }
 
-void show_note(const cJSON *note)
+void show_note(FILE *out, const cJSON *note, int64_t now_us)
 {
-    const char *method = str(note, "method");
     const cJSON *p = get(note, "params");
-    char now[FMT_BUF_MAX];
+    char method[TEXT_MAX], now[FMT_BUF_MAX], a[TEXT_MAX], b[TEXT_MAX];
 
-    fmt_time_local(now, sizeof(now), fmt_now_us());
+    text(method, sizeof(method), note, "method");
+    fmt_time_local(now, sizeof(now), now_us);
     if (strcmp(method, "samples") == 0)
-        note_samples(p);
+        note_samples(out, p);
     else if (strcmp(method, "heap") == 0)
-        note_heap(p);
+        note_heap(out, p);
     else if (strcmp(method, "alert") == 0)
-        note_alert(p);
+        note_alert(out, p);
     else if (strcmp(method, "link") == 0)
-        printf("%s link %s (%s)\n", now, str(p, "state"), str(p, "why"));
+        fprintf(out, "%s link %s (%s)\n", now, text(a, sizeof(a), p, "state"),
+                text(b, sizeof(b), p, "why"));
     else if (strcmp(method, "mcu") == 0)
-        note_mcu(now, p);
+        note_mcu(out, now, p);
     else {
-        char *text = cJSON_PrintUnformatted(p);
-
-        printf("%s %s %s\n", now, method, text != NULL ? text : "");
-        cJSON_free(text);
+        compact(a, sizeof(a), p);
+        fprintf(out, "%s %s%s%s\n", now, method, a[0] ? " " : "", a);
     }
 }
 
-int show_ack(const cJSON *result)
+int show_ack(FILE *out, const cJSON *result)
 {
+    char reason[TEXT_MAX];
+
     if (cJSON_IsTrue(get(result, "ack"))) {
-        printf("ACK\n");
+        fprintf(out, "ACK\n");
         return 1;
     }
-    printf("NACK: %s\n", str(result, "nack"));
+    fprintf(out, "NACK: %s\n", text(reason, sizeof(reason), result, "nack"));
     return 0;
+}
+
+void show_version(FILE *out, const cJSON *version)
+{
+    char d[TEXT_MAX], q[FMT_BUF_MAX], w[FMT_BUF_MAX];
+
+    fprintf(out, "tetherd %s, query protocol %s, wire protocol %s\n",
+            text(d, sizeof(d), version, "daemon"),
+            cell_int(q, sizeof(q), version, "query_protocol"),
+            cell_int(w, sizeof(w), version, "wire_protocol"));
 }

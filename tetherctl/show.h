@@ -1,34 +1,55 @@
-/* Human-readable output of tetherd's query results (docs/QUERY.md) on
- * stdout: aligned key/value sections and fixed-width tables.  The results
- * come from the daemon and are treated as untrusted: a missing or
- * mistyped field prints as "-", never crashes.  All arguments are
- * borrowed. */
+/* Human-readable output of tetherd's query results (docs/QUERY.md):
+ * aligned key/value sections and fixed-width tables, written to a stream
+ * the caller names so that tests can compare the text with what is
+ * expected.  The results come from the daemon and are treated as
+ * untrusted: a field that is missing, of the wrong type, not finite or
+ * too large to be a real figure prints as "-", and control characters in
+ * strings print as "?"; nothing crashes.  Functions that print ages take
+ * the wall clock (now_us, microseconds since the Unix epoch) as an
+ * argument instead of reading it.  All arguments are borrowed. */
 #ifndef TETHERCTL_SHOW_H
 #define TETHERCTL_SHOW_H
 
+#include <stdint.h>
+#include <stdio.h>
+
 #include <cjson/cJSON.h>
 
+/* Numbers whose magnitude passes this (2^53, the largest integer a double
+ * holds exactly) are not figures tetherd sends; they print as "-". */
+#define SHOW_NUM_MAX 9007199254740992.0
+
 /* The "status" result: link, MCU, heap, store and alert sections. */
-void show_status(const cJSON *status);
+void show_status(FILE *out, const cJSON *status);
 
 /* The "heap" object of status (or null before the first report). */
-void show_heap(const cJSON *heap);
+void show_heap(FILE *out, const cJSON *heap);
+
+/* What `tetherctl heap` prints: the heap object of status, then the
+ * heap history points (newest last) that were read for the window from_us
+ * to to_us. */
+void show_heap_report(FILE *out, const cJSON *heap, const cJSON *points,
+                      int64_t from_us, int64_t to_us);
 
 /* The "latest" result: one table per channel, newest first. */
-void show_latest(const cJSON *latest);
+void show_latest(FILE *out, const cJSON *latest);
 
-/* History tables: the header once, then each page's points.  bucketed
- * selects aggregate columns for ADC points. */
-void show_history_header(int heap_series, int bucketed);
-void show_history_points(const cJSON *points, int heap_series, int bucketed);
+/* One page of a "history" result.  The columns follow the result's
+ * "series" and "bucket_us"; the header is printed before the first page
+ * that has points, which *header_done (0 before the first page) tracks. */
+void show_history(FILE *out, const cJSON *result, int *header_done);
 
 /* The "alerts" result: active alerts, then the history rows. */
-void show_alerts(const cJSON *alerts);
+void show_alerts(FILE *out, const cJSON *alerts, int64_t now_us);
 
-/* One watch notification as one line. */
-void show_note(const cJSON *note);
+/* One watch notification as one line; notifications without a time of
+ * their own (link, mcu) are stamped with now_us. */
+void show_note(FILE *out, const cJSON *note, int64_t now_us);
 
 /* The "send" result: "ACK" or "NACK: reason".  Returns 1 for ACK. */
-int show_ack(const cJSON *result);
+int show_ack(FILE *out, const cJSON *result);
+
+/* The "version" result on one line. */
+void show_version(FILE *out, const cJSON *version);
 
 #endif

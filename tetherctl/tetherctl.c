@@ -2,17 +2,22 @@
  * (docs/QUERY.md, "## tetherctl" there is its manual).
  *
  * Each invocation parses its arguments completely before it connects, so a
- * typo is a usage error (exit 2) whether or not the daemon runs.  It then
- * makes one or a few JSON-RPC calls through rpc.c, each bounded by
- * --timeout, and prints the result as tables (show.c) or as JSON for
- * scripts.  Exit codes are the interface scripts rely on: 0 success, 1 the
- * daemon or MCU said no (JSON-RPC error, NACK, malformed response), 2 bad
- * usage, 3 no daemon to talk to or no answer in time. */
+ * typo is a usage error (exit 2) whether or not the daemon runs.  Every
+ * command declares its options in a table that one parser reads, so that
+ * they all accept the same forms ("--name VALUE", "--name=VALUE", global
+ * options anywhere) and report bad values the same way.  It then makes
+ * one or a few JSON-RPC calls through rpc.c, each bounded by --timeout,
+ * and prints the result as tables (show.c), a chart (plot.c) or JSON for
+ * scripts.  Exit codes are the interface scripts rely on: 0 success, 1
+ * the daemon or MCU said no (JSON-RPC error, NACK, malformed response), 2
+ * bad usage, 3 no daemon to talk to or no answer in time. */
 #include "fmt.h"
+#include "plot.h"
 #include "rpc.h"
 #include "show.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,8 +36,8 @@
 #define TIMEOUT_MAX_MS     3600000 /* an hour: anything longer is a typo */
 #define CHANNELS_MAX       64      /* --channel options accepted */
 #define LATEST_N_MAX       1000000 /* the daemon caps it at its ring size */
-/* Points asked for per history call.  The daemon allows 10,000, but it
- * drops a client whose queued output would pass 256 KiB (QSRV_OUTPUT_MAX),
+/* Points asked for per history call.  The daemon allows 5,000, but it
+ * drops a client whose queued output would pass 1 MiB (QSRV_OUTPUT_MAX),
  * and heap rows are up to ~200 bytes, so pages are kept to a size whose
  * response fits that (and RPC_LINE_MAX) with room to spare. */
 #define HISTORY_PAGE_MAX   1000
@@ -40,7 +45,10 @@
 #define ALERT_HISTORY_MAX  100000
 #define HEAP_RECENT_US     (10LL * 60 * 1000000) /* window heap looks at */
 #define HEAP_RECENT_SHOWN  5                     /* points heap prints */
+#define PLOT_SINCE_US      3600000000LL          /* plot's default range */
 #define TOPICS_MAX         8
+#define WORDS_MAX          3 /* positional arguments of a command */
+#define MESSAGE_MAX        RPC_MESSAGE_MAX
 
 struct ctl {
     const char *socket;
@@ -57,10 +65,15 @@ static const char usage_text[] =
     "  status                      link, MCU, heap, store and alerts\n"
     "  latest [-n N] [--channel C]...\n"
     "                              newest samples per channel\n"
-    "  history [--series adc|heap] [--since DUR | --from S --to S]\n"
+    "  history [--series adc|heap] [--since T | --from S] [--until T | --to "
+    "S]\n"
     "          [--bucket DUR] [--channel C]...\n"
     "                              stored history, all pages\n"
-    "  heap                        heap state and its recent history\n"
+    "  heap [--since T] [--until T]\n"
+    "                              heap state and its recent history\n"
+    "  plot SERIES [--since T] [--until T] [--width N] [--height N]\n"
+    "       [--threshold V|none]   chart of heap.free, heap.largest or "
+    "adc.N\n"
     "  alerts [--history N]        active alerts and past alert rows\n"
     "  watch [--topics T,...] [--decimate N] [--count N]\n"
     "                              stream notifications until Ctrl-C\n"
@@ -78,8 +91,9 @@ static const char usage_text[] =
     "  --selftest      check the built-in parsers and formatters\n"
     "  -h, --help      this text\n"
     "DUR is a number with a unit: 500ms, 30s, 10m, 2h, 1d (bare: seconds).\n"
-    "S is seconds since the Unix epoch.  Topics: samples, heap, alerts,\n"
-    "link, mcu.\n"
+    "T is a time: DUR ago (10m), now, or ISO 8601 local or UTC time\n"
+    "(2026-11-25T07:00, 2026-11-25T07:00:00Z).  S is seconds since the\n"
+    "Unix epoch.  Topics: samples, heap, alerts, link, mcu.\n"
     "\n"
     "Exit status: 0 success; 1 error from tetherd or the MCU (NACK);\n"
     "2 bad usage; 3 cannot connect, or no response within the timeout.\n";
@@ -103,6 +117,27 @@ static void *xmalloc(size_t n)
     }
     return p;
 }
+
+static void *xrealloc(void *old, size_t n)
+{
+    void *p = realloc(old, n);
+
+    if (p == NULL) {
+        fprintf(stderr, "tetherctl: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+/* Sets params[key] to item, replacing an earlier value (an option given
+ * twice), so that the request never carries a key twice. */
+static void put(cJSON *params, const char *key, cJSON *item)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(params, key);
+    cJSON_AddItemToObject(params, key, item);
+}
+
+/* ---- options ---- */
 
 /* Matches "--name VALUE" or "--name=VALUE" at argv[*i], advancing *i past
  * what it consumed.  Returns 1 on a match, 0 when argv[*i] is another
@@ -162,6 +197,178 @@ static int global_option(struct ctl *c, int argc, char **argv, int *i)
     return 0;
 }
 
+enum opt_type {
+    OPT_INT,      /* a whole number in [min, max] */
+    OPT_DURATION, /* fmt_parse_duration(): microseconds in [min, max] */
+    OPT_TIME,     /* fmt_parse_time(): microseconds since the epoch */
+    OPT_WORD,     /* one of choices, or any text when choices is NULL */
+    OPT_LIST,     /* comma-separated choices: an array of strings */
+    OPT_CHANNEL,  /* a channel number appended to params "channels" */
+};
+
+/* One option of a command: where its value goes and what a bad one is
+ * called in the usage error. */
+struct opt {
+    const char *name; /* "--count", "-n" */
+    enum opt_type type;
+    const char *what;  /* "bad --count" */
+    const char *key;   /* params member that takes the value, or NULL */
+    int64_t *num;      /* OPT_INT, OPT_DURATION, OPT_TIME: or NULL */
+    const char **word; /* OPT_WORD: or NULL */
+    long long min, max;
+    const char *const *choices; /* NULL-terminated */
+};
+
+/* What parse_args() reads into. */
+struct args {
+    const struct opt *opts;
+    size_t nopts;
+    cJSON *params;      /* NULL when no option has a key */
+    const char **words; /* positional arguments; NULL: none accepted */
+    int words_max, nwords;
+    int64_t now_us; /* what OPT_TIME values are relative to */
+};
+
+static const char *const series_names[] = {"adc", "heap", NULL};
+static const char *const topic_names[] = {"samples", "heap", "alerts",
+                                          "link",    "mcu",  NULL};
+
+static int is_choice(const char *const *choices, const char *s, size_t len)
+{
+    for (size_t k = 0; choices[k] != NULL; k++)
+        if (strlen(choices[k]) == len && strncmp(choices[k], s, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Adds a channel number to params "channels", creating the array. */
+static int add_channel(cJSON *params, const char *v)
+{
+    cJSON *arr = cJSON_GetObjectItemCaseSensitive(params, "channels");
+    long long ch;
+
+    if (fmt_parse_int(v, 0, 0, CHANNELS_MAX - 1, &ch) != 0)
+        return usage_error("bad --channel (0 to 63)", v);
+    if (arr == NULL)
+        arr = cJSON_AddArrayToObject(params, "channels");
+    if (cJSON_GetArraySize(arr) >= CHANNELS_MAX)
+        return usage_error("too many --channel options", v);
+    cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)ch));
+    return EXIT_OK;
+}
+
+static int list_value(const struct opt *o, const char *v, cJSON *params)
+{
+    cJSON *list = cJSON_CreateArray();
+    const char *p = v;
+
+    while (*p != '\0') {
+        size_t len = strcspn(p, ",");
+        char word[32];
+
+        if (len >= sizeof(word) || !is_choice(o->choices, p, len) ||
+            cJSON_GetArraySize(list) >= TOPICS_MAX) {
+            cJSON_Delete(list);
+            return usage_error(o->what, v);
+        }
+        snprintf(word, sizeof(word), "%.*s", (int)len, p);
+        cJSON_AddItemToArray(list, cJSON_CreateString(word));
+        p += len + (p[len] == ',');
+    }
+    if (cJSON_GetArraySize(list) == 0) {
+        cJSON_Delete(list);
+        return usage_error(o->what, v);
+    }
+    put(params, o->key, list);
+    return EXIT_OK;
+}
+
+/* Reads the value v of option o into its destinations. */
+static int set_opt(const struct opt *o, const char *v, struct args *a)
+{
+    long long n;
+    int64_t t;
+
+    switch (o->type) {
+    case OPT_INT:
+        if (fmt_parse_int(v, 0, o->min, o->max, &n) != 0)
+            return usage_error(o->what, v);
+        t = (int64_t)n;
+        break;
+    case OPT_DURATION:
+        if (fmt_parse_duration(v, &t) != 0 || t < o->min || t > o->max)
+            return usage_error(o->what, v);
+        break;
+    case OPT_TIME:
+        if (fmt_parse_time(v, a->now_us, &t) != 0)
+            return usage_error(o->what, v);
+        break;
+    case OPT_WORD:
+        if (o->choices != NULL && !is_choice(o->choices, v, strlen(v)))
+            return usage_error(o->what, v);
+        if (o->word != NULL)
+            *o->word = v;
+        if (o->key != NULL)
+            put(a->params, o->key, cJSON_CreateString(v));
+        return EXIT_OK;
+    case OPT_LIST:
+        return list_value(o, v, a->params);
+    default:
+        return add_channel(a->params, v);
+    }
+    if (o->num != NULL)
+        *o->num = t;
+    if (o->key != NULL)
+        put(a->params, o->key, cJSON_CreateNumber((double)t));
+    return EXIT_OK;
+}
+
+/* Parses a command's arguments: global options, the options in a->opts
+ * and up to a->words_max positional words.  Returns EXIT_OK or, after
+ * printing the usage error, EXIT_USAGE. */
+static int parse_args(struct ctl *c, int argc, char **argv, struct args *a)
+{
+    a->nwords = 0;
+    for (int i = 0; i < argc;) {
+        const char *arg = argv[i];
+        int g = global_option(c, argc, argv, &i), matched = 0;
+
+        if (g < 0)
+            return -g;
+        if (g > 0)
+            continue;
+        for (size_t k = 0; k < a->nopts && !matched; k++) {
+            const char *v;
+            int m = opt_value(argc, argv, &i, a->opts[k].name, &v);
+            char need[64];
+            int rc;
+
+            if (m == 0)
+                continue;
+            if (m < 0) {
+                snprintf(need, sizeof(need), "%s needs a value",
+                         a->opts[k].name);
+                return usage_error(need, NULL);
+            }
+            rc = set_opt(&a->opts[k], v, a);
+            if (rc != EXIT_OK)
+                return rc;
+            matched = 1;
+        }
+        if (matched)
+            continue;
+        /* Anything else that looks like an option is not a word. */
+        if (a->words == NULL || a->nwords == a->words_max ||
+            (arg[0] == '-' && arg[1] != '\0' && (arg[1] < '0' || arg[1] > '9')))
+            return usage_error("unexpected argument", arg);
+        a->words[a->nwords++] = arg;
+        i++;
+    }
+    return EXIT_OK;
+}
+
+/* ---- calls ---- */
+
 static int connect_ctl(struct ctl *c)
 {
     int rc = rpc_open(&c->rpc, c->socket, c->timeout_ms);
@@ -178,9 +385,16 @@ static int connect_ctl(struct ctl *c)
 
 static int report(const struct ctl *c, int rc, const struct rpc_error *e)
 {
+    char msg[MESSAGE_MAX];
+
     switch (rc) {
     case RPC_EREMOTE:
-        fprintf(stderr, "tetherctl: %s (code %ld)\n", e->message, e->code);
+        /* The message comes from the daemon: no terminal controls. */
+        snprintf(msg, sizeof(msg), "%s", e->message);
+        for (char *p = msg; *p != '\0'; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                *p = '?';
+        fprintf(stderr, "tetherctl: %s (code %ld)\n", msg, e->code);
         return EXIT_FAIL;
     case -ETIMEDOUT:
         fprintf(stderr, "tetherctl: no response from tetherd within %d ms\n",
@@ -225,137 +439,142 @@ static int call(struct ctl *c, const char *method, cJSON *params,
     return rc == 0 ? EXIT_OK : report(c, rc, &e);
 }
 
-static void print_json(const cJSON *j)
+/* Turns every whole number of j that a double holds exactly into raw
+ * text.  cJSON prints a number like 1764045600000000 as 1.7640456e+15,
+ * which scripts would read back as a float; tetherd sends times in
+ * microseconds as plain integers and they stay so. */
+static void exact_integers(cJSON *j)
 {
-    char *text = cJSON_Print(j);
+    cJSON *c;
 
-    printf("%s\n", text);
+    cJSON_ArrayForEach(c, j)
+    {
+        double v = c->valuedouble;
+
+        if (cJSON_IsNumber(c) && v >= -9007199254740992.0 &&
+            v <= 9007199254740992.0 && v == (double)(int64_t)v) {
+            char text[32];
+
+            snprintf(text, sizeof(text), "%" PRId64, (int64_t)v);
+            c->type = cJSON_Raw;
+            c->valuestring = cJSON_malloc(strlen(text) + 1);
+            memcpy(c->valuestring, text, strlen(text) + 1);
+        } else if (cJSON_IsArray(c) || cJSON_IsObject(c)) {
+            exact_integers(c);
+        }
+    }
+}
+
+/* Prints j (changed by exact_integers()) as pretty or one-line JSON. */
+static void write_json(FILE *out, cJSON *j, int one_line)
+{
+    char *text;
+
+    exact_integers(j);
+    text = one_line ? cJSON_PrintUnformatted(j) : cJSON_Print(j);
+    fprintf(out, "%s\n", text != NULL ? text : "null");
     cJSON_free(text);
 }
 
-/* Parses the arguments of a command with no arguments of its own. */
-static int no_args(struct ctl *c, int argc, char **argv)
+static void print_json(cJSON *j)
 {
-    for (int i = 0; i < argc;) {
-        int g = global_option(c, argc, argv, &i);
-
-        if (g < 0)
-            return -g;
-        if (g == 0)
-            return usage_error("unexpected argument", argv[i]);
-    }
-    return EXIT_OK;
+    write_json(stdout, j, 0);
 }
 
-/* Runs a call whose result is printed as JSON or by show. */
-static int simple(struct ctl *c, int argc, char **argv, const char *method,
-                  cJSON *params, void (*show)(const cJSON *))
+/* Parses the options in args (params included), makes the call and
+ * prints its result with show, or as JSON.  Takes ownership of
+ * args->params. */
+static int simple(struct ctl *c, int argc, char **argv, struct args *args,
+                  const char *method, void (*show)(FILE *, const cJSON *))
 {
     cJSON *res;
-    int rc = no_args(c, argc, argv);
+    int rc = parse_args(c, argc, argv, args);
 
     if (rc != EXIT_OK) {
-        cJSON_Delete(params);
+        cJSON_Delete(args->params);
         return rc;
     }
-    rc = call(c, method, params, &res);
+    rc = call(c, method, args->params, &res);
     if (rc != EXIT_OK)
         return rc;
     if (c->json)
         print_json(res);
     else
-        show(res);
+        show(stdout, res);
     cJSON_Delete(res);
     return EXIT_OK;
 }
 
 static int cmd_status(struct ctl *c, int argc, char **argv)
 {
-    return simple(c, argc, argv, "status", NULL, show_status);
-}
+    struct args a = {0};
 
-static void show_version(const cJSON *v)
-{
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(v, "daemon");
-    const cJSON *q = cJSON_GetObjectItemCaseSensitive(v, "query_protocol");
-    const cJSON *w = cJSON_GetObjectItemCaseSensitive(v, "wire_protocol");
-
-    printf("tetherd %s, query protocol %.0f, wire protocol %.0f\n",
-           cJSON_IsString(d) ? d->valuestring : "-",
-           cJSON_IsNumber(q) ? q->valuedouble : -1.0,
-           cJSON_IsNumber(w) ? w->valuedouble : -1.0);
+    return simple(c, argc, argv, &a, "status", show_status);
 }
 
 static int cmd_version(struct ctl *c, int argc, char **argv)
 {
-    return simple(c, argc, argv, "version", NULL, show_version);
+    struct args a = {0};
+
+    return simple(c, argc, argv, &a, "version", show_version);
+}
+
+static void show_json(FILE *out, const cJSON *j)
+{
+    cJSON *copy = cJSON_Duplicate(j, 1);
+
+    write_json(out, copy, 0);
+    cJSON_Delete(copy);
 }
 
 static int cmd_flash(struct ctl *c, int argc, char **argv)
 {
-    return simple(c, argc, argv, "flash", NULL, print_json);
-}
+    struct args a = {0};
 
-/* Adds a --channel value to the channels array, creating it. */
-static int add_channel(cJSON *params, const char *v)
-{
-    cJSON *arr = cJSON_GetObjectItemCaseSensitive(params, "channels");
-    long long ch;
-
-    if (fmt_parse_int(v, 0, 0, CHANNELS_MAX - 1, &ch) != 0)
-        return usage_error("bad --channel (0 to 63)", v);
-    if (arr == NULL)
-        arr = cJSON_AddArrayToObject(params, "channels");
-    if (cJSON_GetArraySize(arr) >= CHANNELS_MAX)
-        return usage_error("too many --channel options", v);
-    cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)ch));
-    return EXIT_OK;
+    return simple(c, argc, argv, &a, "flash", show_json);
 }
 
 static int cmd_latest(struct ctl *c, int argc, char **argv)
 {
-    cJSON *params = cJSON_CreateObject();
-    cJSON *res;
-    long long n;
-    int rc = EXIT_OK;
+    const struct opt opts[] = {
+        {.name = "-n",
+         .type = OPT_INT,
+         .what = "bad -n (samples per channel)",
+         .key = "n",
+         .min = 1,
+         .max = LATEST_N_MAX},
+        {.name = "--channel", .type = OPT_CHANNEL},
+    };
+    struct args a = {.opts = opts,
+                     .nopts = sizeof(opts) / sizeof(opts[0]),
+                     .params = cJSON_CreateObject()};
 
-    for (int i = 0; i < argc && rc == EXIT_OK;) {
-        const char *v;
-        int m = global_option(c, argc, argv, &i);
-
-        if (m < 0)
-            rc = -m;
-        else if (m > 0)
-            continue;
-        else if ((m = opt_value(argc, argv, &i, "-n", &v)) != 0)
-            rc = m < 0 || fmt_parse_int(v, 0, 1, LATEST_N_MAX, &n) != 0
-                     ? usage_error("bad -n (samples per channel)",
-                                   m < 0 ? NULL : v)
-                     : (cJSON_AddNumberToObject(params, "n", (double)n),
-                        EXIT_OK);
-        else if ((m = opt_value(argc, argv, &i, "--channel", &v)) != 0)
-            rc = m < 0 ? usage_error("--channel needs a number", NULL)
-                       : add_channel(params, v);
-        else
-            rc = usage_error("unexpected argument", argv[i]);
-    }
-    if (rc != EXIT_OK)
-        goto out_params;
-    rc = call(c, "latest", params, &res);
-    params = NULL;
-    if (rc != EXIT_OK)
-        return rc;
-    if (c->json)
-        print_json(res);
-    else
-        show_latest(res);
-    cJSON_Delete(res);
-    return EXIT_OK;
-
-out_params:
-    cJSON_Delete(params);
-    return rc;
+    return simple(c, argc, argv, &a, "latest", show_latest);
 }
+
+static void show_alerts_now(FILE *out, const cJSON *alerts)
+{
+    show_alerts(out, alerts, fmt_now_us());
+}
+
+static int cmd_alerts(struct ctl *c, int argc, char **argv)
+{
+    const struct opt opts[] = {
+        {.name = "--history",
+         .type = OPT_INT,
+         .what = "bad --history (rows)",
+         .key = "history",
+         .min = 0,
+         .max = ALERT_HISTORY_MAX},
+    };
+    struct args a = {.opts = opts,
+                     .nopts = sizeof(opts) / sizeof(opts[0]),
+                     .params = cJSON_CreateObject()};
+
+    return simple(c, argc, argv, &a, "alerts", show_alerts_now);
+}
+
+/* ---- history, heap, plot ---- */
 
 /* Receives each page of history results; may detach items from it. */
 struct pager {
@@ -381,11 +600,11 @@ static int history_pages(struct ctl *c, const cJSON *base, struct pager *pg)
         const cJSON *next, *points;
         int rc;
 
-        cJSON_AddNumberToObject(
-            params, "limit",
-            (double)(left < HISTORY_PAGE_MAX ? left : HISTORY_PAGE_MAX));
+        put(params, "limit",
+            cJSON_CreateNumber(
+                (double)(left < HISTORY_PAGE_MAX ? left : HISTORY_PAGE_MAX)));
         if (have_cursor)
-            cJSON_AddNumberToObject(params, "after_us", cursor);
+            put(params, "after_us", cJSON_CreateNumber(cursor));
         rc = call(c, "history", params, &res);
         if (rc != EXIT_OK)
             return rc;
@@ -414,8 +633,53 @@ static int history_pages(struct ctl *c, const cJSON *base, struct pager *pg)
     }
 }
 
+static void note_truncated(const struct pager *pg)
+{
+    if (pg->truncated)
+        fprintf(stderr,
+                "tetherctl: note: stopped after %d points; narrow the range "
+                "or use --bucket\n",
+                HISTORY_TOTAL_MAX);
+}
+
+/* A time range from the options of history, heap and plot.  Absent
+ * bounds stay INT64_MIN. */
+struct range {
+    int64_t since, until; /* --since, --until */
+    int64_t from_s, to_s; /* --from, --to: epoch seconds, or -1 */
+};
+
+/* Sets from_us and to_us in params from r; --since alone ends now, as
+ * it reads.  Returns EXIT_OK or a usage error. */
+static int range_params(const struct range *r, int64_t now_us, cJSON *params)
+{
+    int64_t from = INT64_MIN, to = INT64_MIN;
+
+    if (r->since != INT64_MIN && r->from_s >= 0)
+        return usage_error("--since excludes --from", NULL);
+    if (r->until != INT64_MIN && r->to_s >= 0)
+        return usage_error("--until excludes --to", NULL);
+    if (r->since != INT64_MIN)
+        from = r->since;
+    if (r->from_s >= 0)
+        from = r->from_s * 1000000;
+    if (r->until != INT64_MIN)
+        to = r->until;
+    if (r->to_s >= 0)
+        to = r->to_s * 1000000;
+    if (r->since != INT64_MIN && to == INT64_MIN)
+        to = now_us;
+    if (from != INT64_MIN && to != INT64_MIN && to < from)
+        return usage_error("the range ends before it starts", NULL);
+    if (from != INT64_MIN)
+        put(params, "from_us", cJSON_CreateNumber((double)from));
+    if (to != INT64_MIN)
+        put(params, "to_us", cJSON_CreateNumber((double)to));
+    return EXIT_OK;
+}
+
 struct history_out {
-    int json, heap, bucketed;
+    int json;
     int header_done;
     cJSON *all; /* JSON mode: every point, in order */
 };
@@ -425,107 +689,81 @@ static void history_page(cJSON *res, void *arg)
     struct history_out *h = arg;
     cJSON *points = cJSON_GetObjectItemCaseSensitive(res, "points");
 
-    if (h->json) {
-        while (cJSON_GetArraySize(points) > 0)
-            cJSON_AddItemToArray(h->all, cJSON_DetachItemFromArray(points, 0));
+    if (!h->json) {
+        show_history(stdout, res, &h->header_done);
         return;
     }
-    if (!h->header_done && cJSON_GetArraySize(points) > 0) {
-        show_history_header(h->heap, h->bucketed);
-        h->header_done = 1;
-    }
-    show_history_points(points, h->heap, h->bucketed);
-}
-
-static int history_args(struct ctl *c, int argc, char **argv, cJSON *params,
-                        struct history_out *h)
-{
-    int64_t since = -1, bucket = 0;
-    long long from = -1, to = -1;
-    const char *series = "adc";
-
-    for (int i = 0; i < argc;) {
-        const char *v;
-        int m = global_option(c, argc, argv, &i);
-
-        if (m < 0)
-            return -m;
-        if (m > 0)
-            continue;
-        if ((m = opt_value(argc, argv, &i, "--series", &v)) != 0) {
-            if (m < 0 || (strcmp(v, "adc") != 0 && strcmp(v, "heap") != 0))
-                return usage_error("--series is adc or heap", m < 0 ? NULL : v);
-            series = v;
-        } else if ((m = opt_value(argc, argv, &i, "--since", &v)) != 0) {
-            if (m < 0 || fmt_parse_duration(v, &since) != 0 || since <= 0)
-                return usage_error("bad --since (e.g. 10m, 2h, 1d)",
-                                   m < 0 ? NULL : v);
-        } else if ((m = opt_value(argc, argv, &i, "--bucket", &v)) != 0) {
-            if (m < 0 || fmt_parse_duration(v, &bucket) != 0)
-                return usage_error("bad --bucket (e.g. 1s, 1m, 1h)",
-                                   m < 0 ? NULL : v);
-        } else if ((m = opt_value(argc, argv, &i, "--from", &v)) != 0) {
-            if (m < 0 ||
-                fmt_parse_int(v, 0, 0, INT64_MAX / 1000000, &from) != 0)
-                return usage_error("bad --from (epoch seconds)",
-                                   m < 0 ? NULL : v);
-        } else if ((m = opt_value(argc, argv, &i, "--to", &v)) != 0) {
-            if (m < 0 || fmt_parse_int(v, 0, 0, INT64_MAX / 1000000, &to) != 0)
-                return usage_error("bad --to (epoch seconds)",
-                                   m < 0 ? NULL : v);
-        } else if ((m = opt_value(argc, argv, &i, "--channel", &v)) != 0) {
-            int rc = m < 0 ? usage_error("--channel needs a number", NULL)
-                           : add_channel(params, v);
-
-            if (rc != EXIT_OK)
-                return rc;
-        } else {
-            return usage_error("unexpected argument", argv[i]);
-        }
-    }
-    if (since >= 0 && (from >= 0 || to >= 0))
-        return usage_error("--since excludes --from and --to", NULL);
-    if (from >= 0 && to >= 0 && to < from)
-        return usage_error("--to is before --from", NULL);
-    cJSON_AddStringToObject(params, "series", series);
-    if (since >= 0) {
-        int64_t now = fmt_now_us();
-
-        cJSON_AddNumberToObject(params, "from_us", (double)(now - since));
-        cJSON_AddNumberToObject(params, "to_us", (double)now);
-    }
-    if (from >= 0)
-        cJSON_AddNumberToObject(params, "from_us", (double)from * 1e6);
-    if (to >= 0)
-        cJSON_AddNumberToObject(params, "to_us", (double)to * 1e6);
-    if (bucket > 0)
-        cJSON_AddNumberToObject(params, "bucket_us", (double)bucket);
-    h->heap = strcmp(series, "heap") == 0;
-    h->bucketed = bucket > 0;
-    return EXIT_OK;
+    while (cJSON_GetArraySize(points) > 0)
+        cJSON_AddItemToArray(h->all, cJSON_DetachItemFromArray(points, 0));
 }
 
 static int cmd_history(struct ctl *c, int argc, char **argv)
 {
-    struct history_out h = {.json = c->json};
+    struct range r = {INT64_MIN, INT64_MIN, -1, -1};
+    const char *series = "adc";
+    const struct opt opts[] = {
+        {.name = "--series",
+         .type = OPT_WORD,
+         .what = "--series is adc or heap",
+         .word = &series,
+         .choices = series_names},
+        {.name = "--since",
+         .type = OPT_TIME,
+         .what = "bad --since (e.g. 10m, 2h, 2026-11-25T07:00)",
+         .num = &r.since},
+        {.name = "--until",
+         .type = OPT_TIME,
+         .what = "bad --until (e.g. 10m, now, 2026-11-25T07:00)",
+         .num = &r.until},
+        {.name = "--from",
+         .type = OPT_INT,
+         .what = "bad --from (epoch seconds)",
+         .num = &r.from_s,
+         .min = 0,
+         .max = INT64_MAX / 1000000},
+        {.name = "--to",
+         .type = OPT_INT,
+         .what = "bad --to (epoch seconds)",
+         .num = &r.to_s,
+         .min = 0,
+         .max = INT64_MAX / 1000000},
+        {.name = "--bucket",
+         .type = OPT_DURATION,
+         .what = "bad --bucket (e.g. 1s, 1m, 1h)",
+         .key = "bucket_us",
+         .min = 0,
+         .max = INT64_MAX},
+        {.name = "--channel", .type = OPT_CHANNEL},
+    };
+    struct args a = {.opts = opts,
+                     .nopts = sizeof(opts) / sizeof(opts[0]),
+                     .params = cJSON_CreateObject(),
+                     .now_us = fmt_now_us()};
+    struct history_out h = {.json = 0};
     struct pager pg = {.page = history_page, .arg = &h};
-    cJSON *params = cJSON_CreateObject();
-    int rc = history_args(c, argc, argv, params, &h);
+    cJSON *bucket;
+    int rc = parse_args(c, argc, argv, &a);
 
+    if (rc == EXIT_OK)
+        rc = range_params(&r, a.now_us, a.params);
     if (rc != EXIT_OK)
         goto out_params;
+    /* --json may come after the command: known only now. */
+    h.json = c->json;
+    put(a.params, "series", cJSON_CreateString(series));
+    /* A bucket of 0 asks for raw rows: the daemon's default anyway. */
+    bucket = cJSON_GetObjectItemCaseSensitive(a.params, "bucket_us");
+    if (bucket != NULL && bucket->valuedouble == 0)
+        cJSON_DeleteItemFromObjectCaseSensitive(a.params, "bucket_us");
     if (h.json)
         h.all = cJSON_CreateArray();
-    rc = history_pages(c, params, &pg);
+    rc = history_pages(c, a.params, &pg);
     if (rc != EXIT_OK)
         goto out_all;
     if (h.json) {
         cJSON *out = cJSON_CreateObject();
 
-        cJSON_AddItemToObject(
-            out, "series",
-            cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(params, "series"),
-                            1));
+        cJSON_AddStringToObject(out, "series", series);
         cJSON_AddItemToObject(out, "points", h.all);
         h.all = NULL;
         cJSON_AddBoolToObject(out, "truncated", pg.truncated);
@@ -534,16 +772,12 @@ static int cmd_history(struct ctl *c, int argc, char **argv)
     } else if (pg.total == 0) {
         printf("no points\n");
     }
-    if (pg.truncated)
-        fprintf(stderr,
-                "tetherctl: note: stopped after %d points; narrow the range "
-                "or use --bucket\n",
-                HISTORY_TOTAL_MAX);
+    note_truncated(&pg);
 
 out_all:
     cJSON_Delete(h.all);
 out_params:
-    cJSON_Delete(params);
+    cJSON_Delete(a.params);
     return rc;
 }
 
@@ -562,23 +796,43 @@ static void keep_recent(cJSON *res, void *arg)
 
 static int cmd_heap(struct ctl *c, int argc, char **argv)
 {
+    int64_t since = INT64_MIN, until = INT64_MIN;
+    const struct opt opts[] = {
+        {.name = "--since",
+         .type = OPT_TIME,
+         .what = "bad --since (e.g. 10m, 2h, 2026-11-25T07:00)",
+         .num = &since},
+        {.name = "--until",
+         .type = OPT_TIME,
+         .what = "bad --until (e.g. 10m, now, 2026-11-25T07:00)",
+         .num = &until},
+    };
+    struct args a = {.opts = opts,
+                     .nopts = sizeof(opts) / sizeof(opts[0]),
+                     .now_us = fmt_now_us()};
     cJSON *recent = cJSON_CreateArray();
     struct pager pg = {.page = keep_recent, .arg = recent};
     cJSON *status = NULL, *params, *heap;
-    int rc = no_args(c, argc, argv);
+    int rc = parse_args(c, argc, argv, &a);
 
     if (rc != EXIT_OK)
         goto out_recent;
+    if (until == INT64_MIN)
+        until = a.now_us;
+    if (since == INT64_MIN)
+        since = until - HEAP_RECENT_US;
+    if (until < since) {
+        rc = usage_error("the range ends before it starts", NULL);
+        goto out_recent;
+    }
     rc = call(c, "status", NULL, &status);
     if (rc != EXIT_OK)
         goto out_recent;
     heap = cJSON_GetObjectItemCaseSensitive(status, "heap");
     params = cJSON_CreateObject();
     cJSON_AddStringToObject(params, "series", "heap");
-    cJSON_AddNumberToObject(params, "from_us",
-                            (double)(fmt_now_us() - HEAP_RECENT_US));
-    if (!c->json)
-        show_heap(heap);
+    cJSON_AddNumberToObject(params, "from_us", (double)since);
+    cJSON_AddNumberToObject(params, "to_us", (double)until);
     rc = history_pages(c, params, &pg);
     cJSON_Delete(params);
     if (rc != EXIT_OK)
@@ -591,13 +845,10 @@ static int cmd_heap(struct ctl *c, int argc, char **argv)
         recent = NULL;
         print_json(out);
         cJSON_Delete(out);
-    } else if (cJSON_GetArraySize(recent) == 0) {
-        printf("Recent history\n  none in the last 10 min\n");
     } else {
-        printf("Recent history\n");
-        show_history_header(1, 0);
-        show_history_points(recent, 1, 0);
+        show_heap_report(stdout, heap, recent, since, until);
     }
+    note_truncated(&pg);
 
 out_status:
     cJSON_Delete(status);
@@ -606,43 +857,193 @@ out_recent:
     return rc;
 }
 
-static int cmd_alerts(struct ctl *c, int argc, char **argv)
+/* Collects the points of a plot from history pages. */
+struct plot_in {
+    struct plot_series series;
+    struct plot_point *pts;
+    size_t n, cap;
+    int64_t bucket_us;
+    int have_bucket;
+};
+
+static void plot_page(cJSON *res, void *arg)
 {
-    cJSON *params = cJSON_CreateObject();
-    cJSON *res;
-    long long n;
-    int rc = EXIT_OK;
+    struct plot_in *in = arg;
+    const cJSON *points = cJSON_GetObjectItemCaseSensitive(res, "points");
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(res, "bucket_us");
+    size_t want = in->n + (size_t)cJSON_GetArraySize(points);
 
-    for (int i = 0; i < argc && rc == EXIT_OK;) {
-        const char *v;
-        int m = global_option(c, argc, argv, &i);
+    /* The width of the buckets is the daemon's choice; take the first
+     * page's word for it, and treat anything unusable as raw samples. */
+    if (!in->have_bucket) {
+        in->have_bucket = 1;
+        in->bucket_us = cJSON_IsNumber(b) && b->valuedouble > 0 &&
+                                b->valuedouble <= PLOT_SPAN_MAX_US
+                            ? (int64_t)b->valuedouble
+                            : 0;
+    }
+    if (want > HISTORY_TOTAL_MAX)
+        want = HISTORY_TOTAL_MAX;
+    if (want > in->cap) {
+        in->pts = xrealloc(in->pts, want * sizeof(*in->pts));
+        in->cap = want;
+    }
+    in->n += plot_points_from_history(&in->series, points, in->pts + in->n,
+                                      in->cap - in->n);
+}
 
-        if (m < 0)
-            rc = -m;
-        else if (m > 0)
-            continue;
-        else if ((m = opt_value(argc, argv, &i, "--history", &v)) != 0) {
-            if (m < 0 || fmt_parse_int(v, 0, 0, ALERT_HISTORY_MAX, &n) != 0)
-                rc = usage_error("bad --history (rows)", m < 0 ? NULL : v);
-            else
-                cJSON_AddNumberToObject(params, "history", (double)n);
-        } else {
-            rc = usage_error("unexpected argument", argv[i]);
-        }
+static void plot_json(const struct plot_in *in, const struct plot_options *o)
+{
+    cJSON *out = cJSON_CreateObject();
+    cJSON *arr;
+
+    cJSON_AddStringToObject(out, "series", in->series.name);
+    cJSON_AddNumberToObject(out, "from_us", (double)o->from_us);
+    cJSON_AddNumberToObject(out, "to_us", (double)o->to_us);
+    cJSON_AddNumberToObject(out, "bucket_us", (double)o->bucket_us);
+    if (o->threshold_shown)
+        cJSON_AddNumberToObject(out, "threshold", o->threshold);
+    else
+        cJSON_AddNullToObject(out, "threshold");
+    arr = cJSON_AddArrayToObject(out, "points");
+    for (size_t i = 0; i < in->n; i++) {
+        cJSON *p = cJSON_CreateObject();
+
+        cJSON_AddNumberToObject(p, "t_us", (double)in->pts[i].t_us);
+        cJSON_AddNumberToObject(p, "min", in->pts[i].min);
+        cJSON_AddNumberToObject(p, "avg", in->pts[i].avg);
+        cJSON_AddNumberToObject(p, "max", in->pts[i].max);
+        cJSON_AddNumberToObject(p, "count", in->pts[i].weight);
+        cJSON_AddItemToArray(arr, p);
     }
-    if (rc != EXIT_OK) {
-        cJSON_Delete(params);
-        return rc;
+    print_json(out);
+    cJSON_Delete(out);
+}
+
+/* Where the threshold line comes from: --threshold, else for heap.free
+ * the daemon's heap_low threshold. */
+static int plot_threshold(struct ctl *c, const char *arg,
+                          struct plot_options *o)
+{
+    cJSON *status;
+    int rc;
+
+    if (arg != NULL && strcmp(arg, "none") == 0)
+        return EXIT_OK;
+    if (arg != NULL) {
+        o->threshold_shown = 1;
+        o->threshold_name = "threshold";
+        return EXIT_OK;
     }
-    rc = call(c, "alerts", params, &res);
+    if (o->series.kind != PLOT_HEAP_FREE)
+        return EXIT_OK;
+    rc = call(c, "status", NULL, &status);
     if (rc != EXIT_OK)
         return rc;
-    if (c->json)
-        print_json(res);
-    else
-        show_alerts(res);
-    cJSON_Delete(res);
+    o->threshold_shown = plot_threshold_from_status(status, &o->threshold);
+    o->threshold_name = "heap_low threshold";
+    cJSON_Delete(status);
     return EXIT_OK;
+}
+
+static int cmd_plot(struct ctl *c, int argc, char **argv)
+{
+    int64_t since = INT64_MIN, until = INT64_MIN;
+    int64_t width = PLOT_WIDTH_DEFAULT, height = PLOT_HEIGHT_DEFAULT;
+    const char *threshold = NULL, *words[1] = {NULL};
+    const struct opt opts[] = {
+        {.name = "--since",
+         .type = OPT_TIME,
+         .what = "bad --since (e.g. 10m, 2h, 2026-11-25T07:00)",
+         .num = &since},
+        {.name = "--until",
+         .type = OPT_TIME,
+         .what = "bad --until (e.g. 10m, now, 2026-11-25T07:00)",
+         .num = &until},
+        {.name = "--width",
+         .type = OPT_INT,
+         .what = "bad --width (columns, 10 to 1000)",
+         .num = &width,
+         .min = PLOT_WIDTH_MIN,
+         .max = PLOT_WIDTH_MAX},
+        {.name = "--height",
+         .type = OPT_INT,
+         .what = "bad --height (rows, 3 to 200)",
+         .num = &height,
+         .min = PLOT_HEIGHT_MIN,
+         .max = PLOT_HEIGHT_MAX},
+        {.name = "--threshold",
+         .type = OPT_WORD,
+         .what = "bad --threshold (a number, or none)",
+         .word = &threshold},
+    };
+    struct args a = {.opts = opts,
+                     .nopts = sizeof(opts) / sizeof(opts[0]),
+                     .words = words,
+                     .words_max = 1,
+                     .now_us = fmt_now_us()};
+    struct plot_options o = {0};
+    struct plot_in in = {.pts = NULL};
+    struct pager pg = {.page = plot_page, .arg = &in};
+    cJSON *params;
+    int rc = parse_args(c, argc, argv, &a);
+
+    if (rc != EXIT_OK)
+        return rc;
+    if (a.nwords == 0)
+        return usage_error("plot needs a series (heap.free, heap.largest, "
+                           "adc.N)",
+                           NULL);
+    if (plot_parse_series(words[0], &o.series) != 0)
+        return usage_error("bad series (heap.free, heap.largest, adc.N)",
+                           words[0]);
+    if (threshold != NULL && strcmp(threshold, "none") != 0 &&
+        fmt_parse_number(threshold, &o.threshold) != 0)
+        return usage_error("bad --threshold (a number, or none)", threshold);
+    o.to_us = until != INT64_MIN ? until : a.now_us;
+    o.from_us = since != INT64_MIN ? since : o.to_us - PLOT_SINCE_US;
+    if (o.from_us < 0 || o.to_us <= o.from_us)
+        return usage_error("the range is empty or ends before it starts", NULL);
+    if (o.to_us - o.from_us > PLOT_SPAN_MAX_US)
+        return usage_error("the range is longer than a century", NULL);
+    o.width = (int)width;
+    o.height = (int)height;
+    rc = plot_threshold(c, threshold, &o);
+    if (rc != EXIT_OK)
+        return rc;
+
+    in.series = o.series;
+    params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "series", plot_history_series(&o.series));
+    cJSON_AddNumberToObject(params, "from_us", (double)o.from_us);
+    cJSON_AddNumberToObject(params, "to_us", (double)o.to_us);
+    /* About a bucket a column, their width the daemon's choice
+     * (docs/QUERY.md).  It divides the range by one bucket fewer than
+     * asked, since buckets aligned to their width may touch one more;
+     * asking for one more than the columns gives an hour on 60 columns
+     * buckets of a minute rather than two. */
+    cJSON_AddNumberToObject(params, "buckets", (double)o.width + 1);
+    if (o.series.kind == PLOT_ADC) {
+        cJSON *ch = cJSON_AddArrayToObject(params, "channels");
+
+        cJSON_AddItemToArray(ch, cJSON_CreateNumber(o.series.channel));
+    }
+    rc = history_pages(c, params, &pg);
+    cJSON_Delete(params);
+    if (rc != EXIT_OK)
+        goto out_points;
+    o.bucket_us = in.bucket_us;
+    if (c->json) {
+        plot_json(&in, &o);
+    } else if (plot_render(stdout, in.pts, in.n, &o) != 0) {
+        fprintf(stderr, "tetherctl: cannot draw the chart\n");
+        rc = EXIT_FAIL;
+    }
+    note_truncated(&pg);
+
+out_points:
+    free(in.pts);
+    return rc;
 }
 
 /* ---- watch ---- */
@@ -657,8 +1058,8 @@ static void on_signal(int sig)
 
 struct watch {
     int json;
-    long long count; /* stop after this many; 0: never */
-    long long seen;
+    int64_t count; /* stop after this many; 0: never */
+    int64_t seen;
 };
 
 static void print_note(const cJSON *note, void *arg)
@@ -668,83 +1069,51 @@ static void print_note(const cJSON *note, void *arg)
     if (w->count > 0 && w->seen >= w->count)
         return;
     if (w->json) {
-        char *text = cJSON_PrintUnformatted(note);
+        cJSON *copy = cJSON_Duplicate(note, 1);
 
-        printf("%s\n", text);
-        cJSON_free(text);
+        write_json(stdout, copy, 1);
+        cJSON_Delete(copy);
     } else {
-        show_note(note);
+        show_note(stdout, note, fmt_now_us());
     }
     fflush(stdout);
     w->seen++;
 }
 
-static int watch_args(struct ctl *c, int argc, char **argv, cJSON *params,
-                      struct watch *w)
-{
-    static const char *const known[] = {"samples", "heap", "alerts", "link",
-                                        "mcu"};
-
-    for (int i = 0; i < argc;) {
-        const char *v;
-        long long n;
-        int m = global_option(c, argc, argv, &i);
-
-        if (m < 0)
-            return -m;
-        if (m > 0)
-            continue;
-        if ((m = opt_value(argc, argv, &i, "--topics", &v)) != 0) {
-            cJSON *topics = cJSON_AddArrayToObject(params, "topics");
-            char word[16];
-            const char *p = m < 0 ? NULL : v;
-
-            if (p == NULL)
-                return usage_error("--topics needs a list", NULL);
-            while (*p != '\0') {
-                size_t len = strcspn(p, ",");
-                int ok = 0;
-
-                for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
-                    ok |= strlen(known[k]) == len &&
-                          strncmp(known[k], p, len) == 0;
-                if (!ok || cJSON_GetArraySize(topics) >= TOPICS_MAX)
-                    return usage_error("bad --topics (samples, heap, "
-                                       "alerts, link, mcu)",
-                                       v);
-                snprintf(word, sizeof(word), "%.*s", (int)len, p);
-                cJSON_AddItemToArray(topics, cJSON_CreateString(word));
-                p += len + (p[len] == ',');
-            }
-            if (cJSON_GetArraySize(topics) == 0)
-                return usage_error("--topics is empty", NULL);
-        } else if ((m = opt_value(argc, argv, &i, "--decimate", &v)) != 0) {
-            if (m < 0 || fmt_parse_int(v, 0, 1, 1000000, &n) != 0)
-                return usage_error("bad --decimate", m < 0 ? NULL : v);
-            cJSON_AddNumberToObject(params, "decimate", (double)n);
-        } else if ((m = opt_value(argc, argv, &i, "--count", &v)) != 0) {
-            if (m < 0 || fmt_parse_int(v, 0, 1, INT64_MAX, &n) != 0)
-                return usage_error("bad --count", m < 0 ? NULL : v);
-            w->count = n;
-        } else {
-            return usage_error("unexpected argument", argv[i]);
-        }
-    }
-    return EXIT_OK;
-}
-
 static int cmd_watch(struct ctl *c, int argc, char **argv)
 {
-    struct watch w = {.json = c->json};
+    struct watch w = {.json = 0};
+    const struct opt opts[] = {
+        {.name = "--topics",
+         .type = OPT_LIST,
+         .what = "bad --topics (samples, heap, alerts, link, mcu)",
+         .key = "topics",
+         .choices = topic_names},
+        {.name = "--decimate",
+         .type = OPT_INT,
+         .what = "bad --decimate",
+         .key = "decimate",
+         .min = 1,
+         .max = 1000000},
+        {.name = "--count",
+         .type = OPT_INT,
+         .what = "bad --count",
+         .num = &w.count,
+         .min = 1,
+         .max = INT64_MAX},
+    };
+    struct args a = {.opts = opts,
+                     .nopts = sizeof(opts) / sizeof(opts[0]),
+                     .params = cJSON_CreateObject()};
     struct sigaction sa;
-    cJSON *params = cJSON_CreateObject();
     cJSON *res;
-    int rc = watch_args(c, argc, argv, params, &w);
+    int rc = parse_args(c, argc, argv, &a);
 
     if (rc != EXIT_OK) {
-        cJSON_Delete(params);
+        cJSON_Delete(a.params);
         return rc;
     }
+    w.json = c->json;
     /* No SA_RESTART: Ctrl-C must wake the poll() that waits for data.
      * SA_RESETHAND lets a second Ctrl-C kill us should the first land just
      * before poll() blocks. */
@@ -757,12 +1126,12 @@ static int cmd_watch(struct ctl *c, int argc, char **argv)
 
     rc = connect_ctl(c);
     if (rc != EXIT_OK) {
-        cJSON_Delete(params);
+        cJSON_Delete(a.params);
         return rc;
     }
     /* Notifications may overtake the watch result; print them in order. */
     rpc_set_note_fn(c->rpc, print_note, &w);
-    rc = call(c, "watch", params, &res);
+    rc = call(c, "watch", a.params, &res);
     if (rc != EXIT_OK)
         return stop_requested ? EXIT_OK : rc;
     cJSON_Delete(res);
@@ -796,36 +1165,28 @@ static int send_value(cJSON *params, const char *command, const char *key,
 
 static int send_args(struct ctl *c, int argc, char **argv, cJSON *params)
 {
-    const char *words[3] = {NULL, NULL, NULL};
-    int nwords = 0;
+    const char *words[WORDS_MAX] = {NULL, NULL, NULL};
+    struct args a = {.words = words, .words_max = WORDS_MAX};
     long long n;
+    int rc = parse_args(c, argc, argv, &a);
 
-    for (int i = 0; i < argc;) {
-        int m = global_option(c, argc, argv, &i);
-
-        if (m < 0)
-            return -m;
-        if (m > 0)
-            continue;
-        if (nwords == 3)
-            return usage_error("unexpected argument", argv[i]);
-        words[nwords++] = argv[i++];
-    }
-    if (nwords == 0)
+    if (rc != EXIT_OK)
+        return rc;
+    if (a.nwords == 0)
         return usage_error("send needs a command", NULL);
-    if (strcmp(words[0], "set-rate") == 0 && nwords <= 2)
+    if (strcmp(words[0], "set-rate") == 0 && a.nwords <= 2)
         return send_value(params, "set_rate", "value", words[1], 0,
                           "set-rate needs scans per second");
-    if (strcmp(words[0], "set-channels") == 0 && nwords <= 2)
+    if (strcmp(words[0], "set-channels") == 0 && a.nwords <= 2)
         return send_value(params, "set_channels", "value", words[1], 1,
                           "set-channels needs a channel mask");
-    if (strcmp(words[0], "heap-period") == 0 && nwords <= 2)
+    if (strcmp(words[0], "heap-period") == 0 && a.nwords <= 2)
         return send_value(params, "set_heap_period", "value", words[1], 0,
                           "heap-period needs milliseconds");
-    if (strcmp(words[0], "scenario") == 0 && nwords >= 2) {
+    if (strcmp(words[0], "scenario") == 0 && a.nwords >= 2) {
         cJSON_AddStringToObject(params, "command", "scenario");
         cJSON_AddStringToObject(params, "name", words[1]);
-        if (nwords == 3) {
+        if (a.nwords == 3) {
             if (fmt_parse_int(words[2], 0, 0, UINT32_MAX, &n) != 0)
                 return usage_error("bad scenario parameter", words[2]);
             cJSON_AddNumberToObject(params, "param", (double)n);
@@ -834,7 +1195,7 @@ static int send_args(struct ctl *c, int argc, char **argv, cJSON *params)
     }
     if ((strcmp(words[0], "reboot") == 0 || strcmp(words[0], "ping") == 0 ||
          strcmp(words[0], "hello") == 0) &&
-        nwords == 1) {
+        a.nwords == 1) {
         cJSON_AddStringToObject(params, "command", words[0]);
         return EXIT_OK;
     }
@@ -859,7 +1220,7 @@ static int cmd_send(struct ctl *c, int argc, char **argv)
         print_json(res);
         ack = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "ack"));
     } else {
-        ack = show_ack(res);
+        ack = show_ack(stdout, res);
     }
     cJSON_Delete(res);
     return ack ? EXIT_OK : EXIT_FAIL;
@@ -869,9 +1230,10 @@ static const struct {
     const char *name;
     int (*run)(struct ctl *c, int argc, char **argv);
 } commands[] = {
-    {"status", cmd_status}, {"latest", cmd_latest}, {"history", cmd_history},
-    {"heap", cmd_heap},     {"alerts", cmd_alerts}, {"watch", cmd_watch},
-    {"send", cmd_send},     {"flash", cmd_flash},   {"version", cmd_version},
+    {"status", cmd_status},   {"latest", cmd_latest}, {"history", cmd_history},
+    {"heap", cmd_heap},       {"plot", cmd_plot},     {"alerts", cmd_alerts},
+    {"watch", cmd_watch},     {"send", cmd_send},     {"flash", cmd_flash},
+    {"version", cmd_version},
 };
 
 int main(int argc, char **argv)

@@ -643,6 +643,10 @@ START_TEST(test_query_tetherctl_shows_status_sends_and_reports_errors)
     const char *bad[] = {"send", "set-rate", "0", NULL};
     const char *hist[] = {"history", "--since", "1m", "--bucket", "1s", NULL};
     const char *flash[] = {"flash", NULL};
+    const char *plot_heap[] = {"plot", "heap.free", "--since", "1m", "--width",
+                               "20",   "--height",  "5",       NULL};
+    const char *plot_adc[] = {"plot", "adc.0", "--since", "10s", NULL};
+    const char *plot_bad[] = {"plot", "heap", "--since", "1m", NULL};
     struct client c;
     char out[16384];
 
@@ -660,6 +664,13 @@ START_TEST(test_query_tetherctl_shows_status_sends_and_reports_errors)
     usleep(1200000); /* a whole second bucket in the store */
     ck_assert_int_eq(tetherctl(hist, out, sizeof(out)), 0);
     ck_assert_ptr_nonnull(strstr(out, "count"));
+    ck_assert_int_eq(tetherctl(plot_heap, out, sizeof(out)), 0);
+    ck_assert_ptr_nonnull(strstr(out, "heap.free: free heap"));
+    ck_assert_ptr_nonnull(strstr(out, "heap_low threshold"));
+    ck_assert_int_eq(tetherctl(plot_adc, out, sizeof(out)), 0);
+    ck_assert_ptr_nonnull(strstr(out, " |"));
+    ck_assert_ptr_nonnull(strstr(out, "*"));
+    ck_assert_int_eq(tetherctl(plot_bad, out, sizeof(out)), 2);
     ck_assert_int_eq(tetherctl(flash, out, sizeof(out)), 1);
     ck_assert_ptr_nonnull(strstr(out, "-32601"));
     /* No daemon there: exit 3 with a hint. */
