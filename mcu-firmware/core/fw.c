@@ -23,12 +23,12 @@
 
 _Static_assert(PORT_ADC_VALUES_MAX <= MSG_ADC_VALUES_MAX,
                "an ADC batch must fit one frame");
-/* What ADC batches leave free: the replies' room and one HEAP and one
- * STATS report (same length), which go out together every period. */
-#define BULK_RESERVE (FW_REPLY_RESERVE + 2u * FRAME_WIRE_LEN(MSG_HEAP_LEN))
-_Static_assert(MSG_HEAP_LEN == MSG_STATS_LEN, "BULK_RESERVE counts both");
-_Static_assert(PORT_TXQ_SIZE > FRAME_WIRE_LEN(TX_PAYLOAD_MAX) + BULK_RESERVE,
-               "the TX FIFO must hold a full batch and the reserve");
+#define REPORT_HEAP    1u
+#define REPORT_STATS   2u
+#define REPORT_WAIT_US 1000u /* poll again this soon while reports wait */
+_Static_assert(PORT_TXQ_SIZE >
+                   FRAME_WIRE_LEN(TX_PAYLOAD_MAX) + FW_REPLY_RESERVE,
+               "the TX FIFO must hold a full batch and the replies' room");
 
 static _Alignas(HEAP_UNIT) uint8_t arena[PORT_HEAP_ARENA];
 static uint8_t txq_buf[PORT_TXQ_SIZE];
@@ -50,6 +50,7 @@ static struct {
     uint32_t uptime_frac_us; /* microseconds not yet in uptime_ms */
     uint32_t next_tick_us;   /* next scenario tick */
     uint32_t next_report_us; /* next HEAP + STATS */
+    uint8_t reports_due;     /* REPORT_* waiting for room in the TX FIFO */
     uint32_t reboot_by_us;   /* reboot deadline, when reboot is set */
     uint32_t tx_frames;
     uint32_t tx_dropped;
@@ -64,34 +65,37 @@ static struct {
 /* ---- Transmission ---- */
 
 /* How much room each kind of frame leaves behind in the TX FIFO, so that
- * when the line stalls, ADC data goes first, reports next, and replies to
- * commands last. */
-enum room {
-    ROOM_REPLY = 0,
-    ROOM_REPORT = FW_REPLY_RESERVE,
-    ROOM_BULK = BULK_RESERVE
-};
+ * replies to commands always find some.  Reports that do not fit wait
+ * (reports_due) and ADC batches are dropped while they wait: when the line
+ * is saturated, data goes first, reports are late but whole, and replies
+ * go out. */
+enum room { ROOM_REPLY = 0, ROOM_REPORT = FW_REPLY_RESERVE };
 
-/* Frames and queues one message, leaving `keep` bytes free; a frame that
- * does not fit is dropped and counted. */
-static void send(uint8_t type, const uint8_t *p, size_t n, enum room keep)
+/* Frames and queues one message, leaving `keep` bytes free.  Returns
+ * false when it does not fit; the caller drops it (and counts it) or
+ * tries again later. */
+static bool try_send(uint8_t type, const uint8_t *p, size_t n, enum room keep)
 {
     int len = frame_encode(wire, sizeof(wire), type, fw.tx_seq, p, n);
     uint16_t need;
 
-    if (len < 0) {
-        fw.tx_dropped++;
-        return;
-    }
+    if (len < 0)
+        return false;
     need = (uint16_t)len;
     if (fifo_space(&fw.txq) < need + (uint16_t)keep ||
-        !fifo_put_all(&fw.txq, wire, need)) {
-        fw.tx_dropped++;
-        return;
-    }
+        !fifo_put_all(&fw.txq, wire, need))
+        return false;
     fw.tx_seq++;
     fw.tx_frames++;
     port_uart_kick();
+    return true;
+}
+
+/* As try_send(), but a frame that does not fit is dropped and counted. */
+static void send(uint8_t type, const uint8_t *p, size_t n, enum room keep)
+{
+    if (!try_send(type, p, n, keep))
+        fw.tx_dropped++;
 }
 
 static void send_delimiter(void)
@@ -154,6 +158,9 @@ static void send_hello(void)
         send(MSG_HELLO, payload, (size_t)n, ROOM_REPLY);
 }
 
+/* Sends the reports that are due, HEAP before STATS, each when it fits;
+ * what does not fit stays due and is tried at the next poll, with the
+ * values of that moment. */
 static void send_reports(uint32_t now)
 {
     struct heap_stats hs;
@@ -162,14 +169,18 @@ static void send_reports(uint32_t now)
     uint32_t irq;
     int n;
 
-    heap_stats(&fw.heap, &hs);
-    h = (struct msg_heap){now,         hs.total,    hs.free,   hs.used,
-                          hs.largest,  hs.min_free, hs.allocs, hs.frees,
-                          hs.failures, hs.blocks,   fw.scen.id};
-    n = msg_encode_heap(payload, sizeof(payload), &h);
-    if (n > 0)
-        send(MSG_HEAP, payload, (size_t)n, ROOM_REPORT);
-
+    if (fw.reports_due & REPORT_HEAP) {
+        heap_stats(&fw.heap, &hs);
+        h = (struct msg_heap){now,         hs.total,    hs.free,   hs.used,
+                              hs.largest,  hs.min_free, hs.allocs, hs.frees,
+                              hs.failures, hs.blocks,   fw.scen.id};
+        n = msg_encode_heap(payload, sizeof(payload), &h);
+        if (n > 0 && !try_send(MSG_HEAP, payload, (size_t)n, ROOM_REPORT))
+            return;
+        fw.reports_due &= (uint8_t)~REPORT_HEAP;
+    }
+    if ((fw.reports_due & REPORT_STATS) == 0)
+        return;
     irq = port_irq_save();
     s.rx_overruns = fw.rx_overruns;
     port_irq_restore(irq);
@@ -183,14 +194,21 @@ static void send_reports(uint32_t now)
     s.rx_version_errors = fw.rx.stats.version_errors;
     s.scans_missed = fw.samp.missed;
     n = msg_encode_stats(payload, sizeof(payload), &s);
-    if (n > 0)
-        send(MSG_STATS, payload, (size_t)n, ROOM_REPORT);
+    if (n > 0 && !try_send(MSG_STATS, payload, (size_t)n, ROOM_REPORT))
+        return;
+    fw.reports_due &= (uint8_t)~REPORT_STATS;
 }
 
+/* An ADC batch, unless reports are waiting for room: then it is dropped
+ * (and counted) so that the line drains for them. */
 static void send_batch(size_t n)
 {
-    if (n > 0)
-        send(MSG_ADC, fw.samp.buf, n, ROOM_BULK);
+    if (n == 0)
+        return;
+    if (fw.reports_due != 0)
+        fw.tx_dropped++;
+    else
+        send(MSG_ADC, fw.samp.buf, n, ROOM_REPORT);
 }
 
 /* ---- Commands ---- */
@@ -272,6 +290,8 @@ static uint8_t set_heap_period(const struct frame *f, uint32_t now)
         return MSG_NACK_BAD_VALUE;
     fw.opt.heap_period_ms = ms;
     fw.next_report_us = now + (uint32_t)ms * 1000u;
+    if (ms == 0)
+        fw.reports_due = 0;
     return 0;
 }
 
@@ -369,6 +389,7 @@ void fw_init(const struct fw_options *o)
     fw.last_us = now;
     fw.next_tick_us = now + SCENARIO_TICK_US;
     fw.next_report_us = now + (uint32_t)o->heap_period_ms * 1000u;
+    fw.reports_due = 0;
 
     /* A delimiter first: whatever the line carried before the reset ends
      * there, and HELLO starts clean. */
@@ -440,9 +461,17 @@ uint32_t fw_poll(void)
     note_heap_failures();
 
     if (fw.opt.heap_period_ms != 0 && (int32_t)(now - fw.next_report_us) >= 0) {
-        send_reports(now);
-        fw.next_report_us = now + (uint32_t)fw.opt.heap_period_ms * 1000u;
+        uint32_t period = (uint32_t)fw.opt.heap_period_ms * 1000u;
+
+        /* On a fixed grid, so reports do not drift by the loop's delay;
+         * after a long stall the grid restarts at the present. */
+        fw.next_report_us += period;
+        if ((int32_t)(now - fw.next_report_us) >= 0)
+            fw.next_report_us = now + period;
+        fw.reports_due = REPORT_HEAP | REPORT_STATS;
     }
+    if (fw.reports_due != 0)
+        send_reports(now);
 
     if (fw.reboot &&
         (fifo_used(&fw.txq) == 0 || (int32_t)(now - fw.reboot_by_us) >= 0))
@@ -455,8 +484,8 @@ uint32_t fw_poll(void)
         sleep = until(fw.next_tick_us, now);
     if (fw.opt.heap_period_ms != 0 && until(fw.next_report_us, now) < sleep)
         sleep = until(fw.next_report_us, now);
-    if (fw.reboot)
-        sleep = 1000u;
+    if ((fw.reboot || fw.reports_due != 0) && sleep > REPORT_WAIT_US)
+        sleep = REPORT_WAIT_US;
     return sleep < POLL_SLEEP_MAX_US ? sleep : POLL_SLEEP_MAX_US;
 }
 

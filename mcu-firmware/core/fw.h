@@ -5,10 +5,10 @@
  *
  * Transmission never blocks: frames are encoded into a bounded FIFO that the
  * port drains.  A frame that does not fit is dropped and counted (STATS
- * tx_dropped).  HEAP, STATS and LOG leave FW_REPLY_RESERVE bytes free,
- * and ADC batches that plus room for one HEAP and one STATS report, so a
- * saturated line sheds data before reports and reports before the answers
- * to commands. */
+ * tx_dropped).  Everything but the replies to commands leaves
+ * FW_REPLY_RESERVE bytes free.  HEAP and STATS reports that do not fit wait
+ * for room, and ADC batches are dropped while they wait, so a saturated
+ * line sheds data, delivers reports late but whole, and always answers. */
 #ifndef TETHER_FW_H
 #define TETHER_FW_H
 

@@ -16,8 +16,7 @@
 #define PORT_ADC_VALUES_MAX   24u   /* batch of 59 bytes; 4 scans of 6 */
 #define PORT_RATE_MAX_HZ      2000u /* the line carries about 3900 values/s */
 #define PORT_HEAP_ARENA       512u  /* bytes of the watched heap */
-/* The TX FIFO must hold a full frame beside the 164 bytes batches leave
- * free (core/fw.c BULK_RESERVE). */
+/* The TX FIFO must hold a full frame beside FW_REPLY_RESERVE (64). */
 #define PORT_TXQ_SIZE         256u
 #define PORT_RXQ_SIZE         64u   /* 5.5 ms of input at 115200 baud */
 #define PORT_RX_PAYLOAD_MAX   16u   /* every command fits; the longest is 5 */
