@@ -25,9 +25,10 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -MMD -MP
 LDLIBS :=
 ifneq ($(SAN),)
-ALL_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all \
+ALL_CFLAGS += -fsanitize=address,undefined,float-cast-overflow \
+              -fno-sanitize-recover=all \
               -fno-omit-frame-pointer
-LDFLAGS += -fsanitize=address,undefined
+LDFLAGS += -fsanitize=address,undefined,float-cast-overflow
 endif
 
 # ---- Sources ----

@@ -875,6 +875,8 @@ enum link_state link_state(const struct link *l)
 void link_get_stats(const struct link *l, struct link_stats *out)
 {
     *out = l->stats;
+    out->last_frame_age_ms =
+        l->seen_mcu ? (int64_t)(uv_now(l->loop) - l->last_frame_ms) : -1;
 }
 
 const struct msg_hello *link_hello(const struct link *l)

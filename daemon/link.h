@@ -57,6 +57,7 @@ struct link_stats {
     uint64_t mcu_tx_dropped; /* as the MCU reports in STATS */
     uint64_t mcu_resets;
     uint64_t reconnects;
+    int64_t last_frame_age_ms; /* since the newest good frame; -1: none */
 };
 
 /* What the link tells its owner.  Timestamps are wall-clock microseconds,

@@ -4,9 +4,14 @@
  *
  * Every client owns a fixed line buffer of QSRV_REQUEST_MAX bytes; bytes
  * are appended until a newline completes a request, so requests may be
- * split across reads or several may arrive in one.  Output is written with
- * one uv_write per message; the bytes not yet confirmed by a write
- * callback count against the client's QSRV_OUTPUT_MAX.
+ * split across reads or several may arrive in one.  cJSON parses the
+ * requests; answers are written as text straight into a growing buffer
+ * (the qsrv_json builder), which for a call's result keeps room in front
+ * for the head of the response, so the answer goes out of that buffer
+ * without a copy.  Each message is offered to the socket with
+ * uv_try_write first; what it does not take is queued with uv_write, and
+ * the bytes not yet confirmed by a write callback count against the
+ * client's QSRV_OUTPUT_MAX.
  *
  * A call keeps a pointer to its client, and each client lists its pending
  * calls, so closing a client can orphan them: a late reply to an orphaned
@@ -18,6 +23,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +35,14 @@
 
 #include "log.h"
 
-#define NSS_BUF_MAX 16384 /* getpwuid_r / getgrnam_r scratch */
+#define NSS_BUF_MAX  16384 /* getpwuid_r / getgrnam_r scratch */
+#define JSON_BUF_MIN 256   /* a builder's first allocation */
+#define NUMBER_MAX   32    /* the text of one number */
+
+/* The head of a response with a result, written into the room a
+ * builder keeps in front of its text. */
+static const char reply_head[] = "{\"jsonrpc\":\"2.0\",\"result\":";
+#define HEAD_ROOM (sizeof(reply_head) - 1)
 
 struct method {
     char name[QSRV_METHOD_NAME_MAX];
@@ -39,10 +52,17 @@ struct method {
     bool admin_only;
 };
 
+/* Text is written as it is built.  A builder holds at most
+ * QSRV_OUTPUT_MAX bytes of text (more could not be sent anyway); past
+ * that it sets full and drops the rest. */
 struct qsrv_json {
-    cJSON *root;
-    cJSON *stack[QSRV_JSON_DEPTH_MAX + 1]; /* [0] is the root */
-    int depth;                             /* open containers */
+    char *buf;  /* HEAD_ROOM bytes of room, then the text; NULL: empty */
+    size_t len; /* bytes of buf in use, the room included */
+    size_t cap; /* bytes allocated */
+    int depth;  /* the innermost open container; -1 once finished */
+    bool full;  /* text was dropped */
+    char closer[QSRV_JSON_DEPTH_MAX + 1]; /* '}' or ']'; [0] the root */
+    bool more[QSRV_JSON_DEPTH_MAX + 1];   /* a member is in already */
 };
 
 struct client {
@@ -67,17 +87,21 @@ struct qsrv_params {
 struct qsrv_call {
     struct client *client; /* NULL once orphaned */
     struct qsrv_call *prev, *next;
-    cJSON *id; /* detached copy; NULL for a notification */
     bool notification;
     struct qsrv_json result;
     char message[QSRV_MESSAGE_MAX]; /* from a failed accessor */
+    size_t id_len;
+    char id[]; /* the request's id as JSON text; empty for a notification */
 };
 
+/* A message, or the part of it the socket did not take at once, waiting
+ * for its write callback. */
 struct write_req {
     uv_write_t req;
     struct client *client;
-    size_t len;
-    char data[];
+    size_t len;  /* bytes counted in client->queued */
+    char *alloc; /* what to free: data or the buffer it lies in */
+    char *data;
 };
 
 struct qsrv {
@@ -115,6 +139,17 @@ static void *xmalloc(size_t n)
     return p;
 }
 
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n == 0 ? 1 : n);
+
+    if (q == NULL) {
+        log_err("out of memory (%zu bytes) in the query server", n);
+        abort();
+    }
+    return q;
+}
+
 static void *xcalloc(size_t n)
 {
     void *p = xmalloc(n);
@@ -136,104 +171,266 @@ static void init_cjson(void)
 
 /* --- Builder --------------------------------------------------------- */
 
+/* The builder touches nothing but itself and the allocator, so a builder
+ * of its own (qsrv_json_new) may be filled on any thread. */
+
 static void json_reset(struct qsrv_json *j)
 {
-    cJSON_Delete(j->root);
+    free(j->buf);
     memset(j, 0, sizeof(*j));
 }
 
-static void json_root(struct qsrv_json *j, cJSON *root)
+/* Makes room for n more bytes, without the text bound: for the parts of
+ * a message around the text, whose sizes have bounds of their own. */
+static void reserve(struct qsrv_json *j, size_t n)
 {
-    assert(j->root == NULL);
-    if (root == NULL) {
-        log_err("out of memory in the query server");
-        abort();
+    size_t cap = j->cap != 0 ? j->cap : JSON_BUF_MIN;
+
+    if (j->len + n <= j->cap)
+        return;
+    while (cap < j->len + n)
+        cap *= 2;
+    j->buf = xrealloc(j->buf, cap);
+    j->cap = cap;
+}
+
+/* Makes room for n more bytes of text; false (and full set) past the
+ * bound. */
+static bool room(struct qsrv_json *j, size_t n)
+{
+    size_t text = j->len > HEAD_ROOM ? j->len - HEAD_ROOM : 0;
+
+    if (j->full)
+        return false;
+    if (text + n > QSRV_OUTPUT_MAX) {
+        j->full = true;
+        return false;
     }
-    j->root = root;
-    j->stack[0] = root;
+    reserve(j, n);
+    return true;
+}
+
+static void put_raw(struct qsrv_json *j, const char *s, size_t n)
+{
+    if (!room(j, n))
+        return;
+    memcpy(j->buf + j->len, s, n);
+    j->len += n;
+}
+
+static void put_char(struct qsrv_json *j, char ch)
+{
+    if (!room(j, 1))
+        return;
+    j->buf[j->len++] = ch;
+}
+
+/* A JSON string (RFC 8259 section 7): the quote, the backslash and the
+ * control characters escaped, every other byte as it is.  Bytes that are
+ * not UTF-8 pass through unchanged, as cJSON passed them before: they
+ * come from the daemon's own tables and the MCU's log text. */
+static void put_string(struct qsrv_json *j, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+
+    put_char(j, '"');
+    for (;;) {
+        const unsigned char *run = p;
+        char esc[6] = {'\\', 'u', '0', '0', 0, 0};
+        size_t n = 2;
+
+        while (*p >= 0x20 && *p != '"' && *p != '\\')
+            p++;
+        put_raw(j, (const char *)run, (size_t)(p - run));
+        if (*p == '\0')
+            break;
+        switch (*p) {
+        case '"':
+        case '\\':
+            esc[1] = (char)*p;
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            esc[4] = hex[*p >> 4];
+            esc[5] = hex[*p & 15];
+            n = 6;
+            break;
+        }
+        put_raw(j, esc, n);
+        p++;
+    }
+    put_char(j, '"');
+}
+
+static void put_int(struct qsrv_json *j, int64_t v)
+{
+    char text[NUMBER_MAX];
+    char *end = text + sizeof(text), *p = end;
+    /* The magnitude as unsigned, so that INT64_MIN has one too. */
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--p = '-';
+    put_raw(j, p, (size_t)(end - p));
+}
+
+/* The shortest of %.15g and %.17g that reads back as v, as cJSON printed
+ * numbers; whole numbers as integers, and null for NaN and infinities,
+ * which JSON cannot carry. */
+static void put_double(struct qsrv_json *j, double v)
+{
+    char text[NUMBER_MAX];
+    int n;
+
+    if (!isfinite(v)) {
+        put_raw(j, "null", 4);
+        return;
+    }
+    /* The range first: converting a double beyond int64_t is undefined. */
+    if (fabs(v) < 9007199254740992.0 && v == (double)(int64_t)v) {
+        put_int(j, (int64_t)v);
+        return;
+    }
+    n = snprintf(text, sizeof(text), "%.15g", v);
+    if (strtod(text, NULL) != v)
+        n = snprintf(text, sizeof(text), "%.17g", v);
+    put_raw(j, text, (size_t)n);
+}
+
+/* Starts a member of the innermost open container: the comma before it,
+ * and in an object its key. */
+static void put_member(struct qsrv_json *j, const char *key)
+{
+    assert(j->buf != NULL && j->depth >= 0);
+    if (j->more[j->depth])
+        put_char(j, ',');
+    j->more[j->depth] = true;
+    if (j->closer[j->depth] == '}') {
+        assert(key != NULL);
+        put_string(j, key);
+        put_char(j, ':');
+    }
+}
+
+static void json_root(struct qsrv_json *j, char open, char closer)
+{
+    assert(j->buf == NULL);
+    reserve(j, HEAD_ROOM + 1);
+    j->len = HEAD_ROOM;
     j->depth = 0;
+    j->closer[0] = closer;
+    j->more[0] = false;
+    put_char(j, open);
 }
 
 void qsrv_json_object(struct qsrv_json *j)
 {
-    json_root(j, cJSON_CreateObject());
+    json_root(j, '{', '}');
 }
 
 void qsrv_json_array(struct qsrv_json *j)
 {
-    json_root(j, cJSON_CreateArray());
+    json_root(j, '[', ']');
 }
 
-/* Attaches item to the innermost open container. */
-static void json_put(struct qsrv_json *j, const char *key, cJSON *item)
+/* Closes every container still open; the text is complete after it. */
+static void json_finish(struct qsrv_json *j)
 {
-    cJSON *top;
-
-    assert(j->root != NULL);
-    if (item == NULL) {
-        log_err("out of memory in the query server");
-        abort();
-    }
-    top = j->stack[j->depth];
-    if (cJSON_IsArray(top)) {
-        cJSON_AddItemToArray(top, item);
-    } else {
-        assert(key != NULL);
-        cJSON_AddItemToObject(top, key, item);
-    }
+    for (; j->depth >= 0; j->depth--)
+        put_char(j, j->closer[j->depth]);
 }
 
 void qsrv_add_int(struct qsrv_json *j, const char *key, int64_t v)
 {
-    char text[32];
-
-    /* Raw text keeps 64-bit integers exact; cJSON holds numbers as
-     * doubles and would print large ones in exponent form. */
-    snprintf(text, sizeof(text), "%" PRId64, v);
-    json_put(j, key, cJSON_CreateRaw(text));
+    put_member(j, key);
+    put_int(j, v);
 }
 
 void qsrv_add_double(struct qsrv_json *j, const char *key, double v)
 {
-    json_put(j, key, cJSON_CreateNumber(v));
+    put_member(j, key);
+    put_double(j, v);
 }
 
 void qsrv_add_bool(struct qsrv_json *j, const char *key, bool v)
 {
-    json_put(j, key, cJSON_CreateBool(v));
+    put_member(j, key);
+    if (v)
+        put_raw(j, "true", 4);
+    else
+        put_raw(j, "false", 5);
 }
 
 void qsrv_add_str(struct qsrv_json *j, const char *key, const char *v)
 {
-    json_put(j, key, cJSON_CreateString(v != NULL ? v : ""));
+    put_member(j, key);
+    put_string(j, v != NULL ? v : "");
 }
 
 void qsrv_add_null(struct qsrv_json *j, const char *key)
 {
-    json_put(j, key, cJSON_CreateNull());
+    put_member(j, key);
+    put_raw(j, "null", 4);
 }
 
-static void json_begin(struct qsrv_json *j, const char *key, cJSON *c)
+static void json_begin(struct qsrv_json *j, const char *key, char open,
+                       char closer)
 {
     assert(j->depth < QSRV_JSON_DEPTH_MAX);
-    json_put(j, key, c);
-    j->stack[++j->depth] = c;
+    put_member(j, key);
+    put_char(j, open);
+    j->depth++;
+    j->closer[j->depth] = closer;
+    j->more[j->depth] = false;
 }
 
 void qsrv_begin_object(struct qsrv_json *j, const char *key)
 {
-    json_begin(j, key, cJSON_CreateObject());
+    json_begin(j, key, '{', '}');
 }
 
 void qsrv_begin_array(struct qsrv_json *j, const char *key)
 {
-    json_begin(j, key, cJSON_CreateArray());
+    json_begin(j, key, '[', ']');
 }
 
 void qsrv_end(struct qsrv_json *j)
 {
     assert(j->depth > 0);
+    put_char(j, j->closer[j->depth]);
     j->depth--;
+}
+
+struct qsrv_json *qsrv_json_new(void)
+{
+    return xcalloc(sizeof(struct qsrv_json));
+}
+
+void qsrv_json_free(struct qsrv_json *j)
+{
+    if (j == NULL)
+        return;
+    json_reset(j);
+    free(j);
 }
 
 /* --- Output ---------------------------------------------------------- */
@@ -246,53 +443,85 @@ static void on_write(uv_write_t *req, int status)
 
     (void)status; /* a failed write shows up as a read error or EOF */
     w->client->queued -= w->len;
+    free(w->alloc);
     free(w);
 }
 
-/* Queues one message (text plus a newline) for c; drops c when its queue
- * would pass QSRV_OUTPUT_MAX. */
-static void client_send(struct client *c, const char *text)
+static void client_drop_slow(struct client *c)
 {
-    size_t n = strlen(text);
+    log_warn("query client uid %u: output queue full, dropping it",
+             (unsigned)c->uid);
+    c->srv->stats.dropped_slow++;
+    client_close(c);
+}
+
+/* Sends one message of len bytes, its newline included, to c: as much
+ * as the socket takes at once with uv_try_write when nothing is queued
+ * before it, the rest with uv_write.  A uv_write alone would cost an
+ * epoll_ctl to arm the watcher and another to disarm it for every
+ * answer.  Drops c when its queue would pass QSRV_OUTPUT_MAX.  With give,
+ * takes ownership of msg (a malloc'd block); else copies what waits. */
+static void client_send(struct client *c, char *msg, size_t len, bool give)
+{
     struct write_req *w;
+    size_t done = 0;
     uv_buf_t buf;
     int r;
 
     if (c->closing)
-        return;
-    if (c->queued + n + 1 > QSRV_OUTPUT_MAX) {
-        log_warn("query client uid %u: output queue full, dropping it",
-                 (unsigned)c->uid);
-        c->srv->stats.dropped_slow++;
-        client_close(c);
-        return;
+        goto out_msg;
+    if (c->queued + len > QSRV_OUTPUT_MAX) {
+        client_drop_slow(c);
+        goto out_msg;
     }
-    w = xmalloc(sizeof(*w) + n + 1);
+    if (c->queued == 0) {
+        buf = uv_buf_init(msg, (unsigned)len);
+        r = uv_try_write((uv_stream_t *)&c->pipe, &buf, 1);
+        if (r < 0 && r != UV_EAGAIN) {
+            log_debug("query client write failed: %s", uv_strerror(r));
+            client_close(c);
+            goto out_msg;
+        }
+        done = r < 0 ? 0 : (size_t)r;
+        if (done == len)
+            goto out_msg;
+    }
+    w = xmalloc(sizeof(*w));
     w->client = c;
-    w->len = n + 1;
-    memcpy(w->data, text, n);
-    w->data[n] = '\n';
-    buf = uv_buf_init(w->data, (unsigned)(n + 1));
+    w->len = len - done;
+    if (give) {
+        w->alloc = msg;
+        w->data = msg + done;
+    } else {
+        w->alloc = w->data = xmalloc(w->len);
+        memcpy(w->data, msg + done, w->len);
+    }
+    buf = uv_buf_init(w->data, (unsigned)w->len);
     r = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, on_write);
     if (r < 0) {
         log_debug("query client write failed: %s", uv_strerror(r));
+        free(w->alloc);
         free(w);
         client_close(c);
         return;
     }
     c->queued += w->len;
+    return;
+
+out_msg:
+    if (give)
+        free(msg);
 }
 
-static void send_json(struct client *c, const cJSON *msg)
+/* Sends the message built in m (which must not be full) and empties m. */
+static void send_built(struct client *c, struct qsrv_json *m)
 {
-    char *text = cJSON_PrintUnformatted(msg);
+    char *msg = m->buf;
+    size_t len = m->len;
 
-    if (text == NULL) {
-        log_err("out of memory in the query server");
-        abort();
-    }
-    client_send(c, text);
-    cJSON_free(text);
+    m->buf = NULL;
+    json_reset(m);
+    client_send(c, msg, len, true);
 }
 
 static const char *std_message(int code)
@@ -323,29 +552,230 @@ static const char *std_message(int code)
     }
 }
 
-/* Sends an error response; id NULL means JSON null. */
-static void send_error(struct client *c, const cJSON *id, int code,
-                       const char *msg)
+/* Appends text that has bounds of its own (the head and tail of a
+ * message, an id of at most QSRV_REQUEST_MAX bytes). */
+static void put_frame(struct qsrv_json *m, const char *s, size_t n)
 {
-    cJSON *m = cJSON_CreateObject();
-    cJSON *e = cJSON_CreateObject();
+    reserve(m, n);
+    memcpy(m->buf + m->len, s, n);
+    m->len += n;
+}
 
-    if (m == NULL || e == NULL) {
-        log_err("out of memory in the query server");
-        abort();
-    }
+#define PUT_FRAME(m, lit) put_frame((m), (lit), sizeof(lit) - 1)
+
+/* Sends an error response; id is the request's id as JSON text (id_len
+ * bytes), NULL for JSON null. */
+static void send_error(struct client *c, const char *id, size_t id_len,
+                       int code, const char *msg)
+{
+    struct qsrv_json m = {0};
+
     c->srv->stats.errors++;
-    cJSON_AddStringToObject(m, "jsonrpc", "2.0");
-    cJSON_AddNumberToObject(e, "code", code);
-    cJSON_AddStringToObject(e, "message",
-                            msg != NULL ? msg : std_message(code));
-    cJSON_AddItemToObject(m, "error", e);
+    PUT_FRAME(&m, "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":");
+    put_int(&m, code);
+    PUT_FRAME(&m, ",\"message\":");
+    /* A message is at most QSRV_MESSAGE_MAX bytes (or a constant), far
+     * within the text bound. */
+    put_string(&m, msg != NULL ? msg : std_message(code));
+    PUT_FRAME(&m, "},\"id\":");
     if (id != NULL)
-        cJSON_AddItemToObject(m, "id", cJSON_Duplicate(id, true));
+        put_frame(&m, id, id_len);
     else
-        cJSON_AddNullToObject(m, "id");
-    send_json(c, m);
-    cJSON_Delete(m);
+        PUT_FRAME(&m, "null");
+    PUT_FRAME(&m, "}\n");
+    send_built(c, &m);
+}
+
+/* --- Request ids ----------------------------------------------------- */
+
+/* An answer repeats the request's id as the client wrote it: the text is
+ * found in the request line, which cJSON has already accepted as one
+ * JSON object, so the scan below can skip values without checking them.
+ * Its text is checked before it is used (a string without raw control
+ * characters, a number in RFC 8259's grammar): cJSON accepts a little
+ * more than JSON (leading zeros), and then the id is printed from the
+ * value cJSON read instead. */
+
+/* cJSON's whitespace: every byte up to the space. */
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (unsigned char)*p <= ' ')
+        p++;
+    return p;
+}
+
+/* p at a string's opening quote; returns the byte after its closing
+ * quote. */
+static const char *skip_string(const char *p, const char *end)
+{
+    for (p++; p < end && *p != '"'; p++)
+        if (*p == '\\')
+            p++;
+    return p < end ? p + 1 : end;
+}
+
+/* p at the first byte of a value; returns the byte after it. */
+static const char *skip_value(const char *p, const char *end)
+{
+    int depth = 0;
+
+    if (*p == '"')
+        return skip_string(p, end);
+    if (*p != '{' && *p != '[') {
+        while (p < end && *p != ',' && *p != '}' && *p != ']' &&
+               (unsigned char)*p > ' ')
+            p++;
+        return p;
+    }
+    while (p < end) {
+        if (*p == '"') {
+            p = skip_string(p, end);
+            continue;
+        }
+        if (*p == '{' || *p == '[')
+            depth++;
+        else if ((*p == '}' || *p == ']') && --depth == 0)
+            return p + 1;
+        p++;
+    }
+    return end;
+}
+
+static int hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Whether the key between p and end (its quotes excluded) reads "id",
+ * escapes decoded. */
+static bool key_is_id(const char *p, const char *end)
+{
+    static const char want[] = "id";
+    size_t k = 0;
+
+    while (p < end) {
+        unsigned cp = (unsigned char)*p++;
+
+        if (cp == '\\' && p < end && *p == 'u' && end - p >= 5) {
+            cp = 0;
+            for (int i = 1; i <= 4; i++)
+                cp = cp * 16 + (unsigned)hex_value(p[i]);
+            p += 5;
+        } else if (cp == '\\' && p < end) {
+            cp = (unsigned char)*p++; /* \" \\ \/ and the letters */
+            if (cp != '"' && cp != '\\' && cp != '/')
+                return false; /* \b \f \n \r \t: not in "id" */
+        }
+        if (k >= sizeof(want) - 1 || cp != (unsigned char)want[k])
+            return false;
+        k++;
+    }
+    return k == sizeof(want) - 1;
+}
+
+/* Finds the text of the first member "id" of the object on the line. */
+static bool find_id(const char *line, size_t len, const char **at, size_t *n)
+{
+    const char *p = line, *end = line + len;
+
+    if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+        p += 3; /* cJSON skips a byte order mark */
+    p = skip_ws(p, end);
+    if (p == end || *p != '{')
+        return false;
+    p = skip_ws(p + 1, end);
+    while (p < end && *p == '"') {
+        const char *key = p + 1, *key_end, *v;
+
+        p = skip_string(p, end);
+        key_end = p - 1;
+        p = skip_ws(p, end);
+        if (p == end || *p != ':')
+            return false;
+        v = skip_ws(p + 1, end);
+        if (v == end)
+            return false;
+        p = skip_value(v, end);
+        if (key_end >= key && key_is_id(key, key_end)) {
+            *at = v;
+            *n = (size_t)(p - v);
+            return true;
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',')
+            p = skip_ws(p + 1, end);
+    }
+    return false;
+}
+
+/* Whether text is a JSON number (RFC 8259 section 6). */
+static bool json_number(const char *p, const char *end)
+{
+    if (p < end && *p == '-')
+        p++;
+    if (p < end && *p == '0')
+        p++;
+    else if (p < end && *p >= '1' && *p <= '9')
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    else
+        return false;
+    if (p < end && *p == '.') {
+        if (++p == end || *p < '0' || *p > '9')
+            return false;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        if (++p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (p == end || *p < '0' || *p > '9')
+            return false;
+        while (p < end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    return p == end;
+}
+
+/* Whether text (a string cJSON accepted) has no raw control character. */
+static bool json_clean_string(const char *p, const char *end)
+{
+    for (; p < end; p++)
+        if ((unsigned char)*p < 0x20)
+            return false;
+    return true;
+}
+
+/* The id's JSON text into *at and *n: "null" when id is NULL, else its
+ * text on the line when that is good JSON, else printed into scratch
+ * from what cJSON read (the caller empties scratch with json_reset). */
+static void id_text(const cJSON *id, const char *line, size_t len,
+                    struct qsrv_json *scratch, const char **at, size_t *n)
+{
+    if (id == NULL) {
+        *at = "null";
+        *n = 4;
+        return;
+    }
+    if (find_id(line, len, at, n) &&
+        ((cJSON_IsString(id) && json_clean_string(*at, *at + *n)) ||
+         (cJSON_IsNumber(id) && json_number(*at, *at + *n)) ||
+         (cJSON_IsNull(id) && *n == 4)))
+        return;
+    if (cJSON_IsString(id))
+        put_string(scratch, id->valuestring);
+    else if (cJSON_IsNumber(id))
+        put_double(scratch, id->valuedouble);
+    else
+        PUT_FRAME(scratch, "null");
+    *at = scratch->buf;
+    *n = scratch->len;
 }
 
 /* --- Calls ----------------------------------------------------------- */
@@ -363,34 +793,45 @@ static void call_free(struct qsrv_call *call)
             call->next->prev = call->prev;
     }
     json_reset(&call->result);
-    cJSON_Delete(call->id);
     free(call);
 }
 
 void qsrv_reply(struct qsrv_call *call)
 {
     struct client *c = call->client;
-    cJSON *m;
+    struct qsrv_json *j = &call->result;
 
-    if (c != NULL && !call->notification) {
-        m = cJSON_CreateObject();
-        if (m == NULL) {
-            log_err("out of memory in the query server");
-            abort();
-        }
-        cJSON_AddStringToObject(m, "jsonrpc", "2.0");
-        if (call->result.root != NULL) {
-            cJSON_AddItemToObject(m, "result", call->result.root);
-            call->result.root = NULL;
-        } else {
-            cJSON_AddNullToObject(m, "result");
-        }
-        cJSON_AddItemToObject(m, "id", call->id);
-        call->id = NULL;
-        send_json(c, m);
-        cJSON_Delete(m);
+    if (c == NULL || call->notification)
+        goto out_call;
+    if (j->full) {
+        /* The answer alone is more than a client may have queued. */
+        client_drop_slow(c);
+        goto out_call;
     }
+    if (j->buf == NULL) {
+        PUT_FRAME(j, "{\"jsonrpc\":\"2.0\",\"result\":null");
+    } else {
+        json_finish(j);
+        if (j->full) {
+            client_drop_slow(c);
+            goto out_call;
+        }
+        memcpy(j->buf, reply_head, HEAD_ROOM);
+    }
+    PUT_FRAME(j, ",\"id\":");
+    put_frame(j, call->id, call->id_len);
+    PUT_FRAME(j, "}\n");
+    send_built(c, j);
+out_call:
     call_free(call);
+}
+
+void qsrv_reply_json(struct qsrv_call *call, struct qsrv_json *j)
+{
+    json_reset(&call->result);
+    call->result = *j;
+    free(j);
+    qsrv_reply(call);
 }
 
 void qsrv_reply_error(struct qsrv_call *call, int code, const char *msg)
@@ -401,7 +842,7 @@ void qsrv_reply_error(struct qsrv_call *call, int code, const char *msg)
         if (call->notification)
             c->srv->stats.errors++;
         else
-            send_error(c, call->id, code, msg);
+            send_error(c, call->id, call->id_len, code, msg);
     }
     call_free(call);
 }
@@ -454,6 +895,15 @@ static int param_error(const struct qsrv_params *p, const char *name,
     return QSRV_EPARAMS;
 }
 
+/* An integer a double holds exactly (|d| <= 2^53).  The range is checked
+ * before the conversion, which is undefined for values out of int64_t's
+ * range (and for NaN, which fails both comparisons). */
+static bool exact_int(double d)
+{
+    return d >= -9007199254740992.0 && d <= 9007199254740992.0 &&
+           d == (double)(int64_t)d;
+}
+
 int qsrv_param_int(const struct qsrv_params *p, const char *name, int64_t def,
                    int64_t *out)
 {
@@ -467,9 +917,7 @@ int qsrv_param_int(const struct qsrv_params *p, const char *name, int64_t def,
     if (!cJSON_IsNumber(v))
         return param_error(p, name, "an integer");
     d = v->valuedouble;
-    /* Only integers a double holds exactly are accepted. */
-    if (d != (double)(int64_t)d || d < -9007199254740992.0 ||
-        d > 9007199254740992.0)
+    if (!exact_int(d))
         return param_error(p, name, "an integer");
     *out = (int64_t)d;
     return 0;
@@ -507,8 +955,7 @@ int qsrv_param_int_array(const struct qsrv_params *p, const char *name,
     {
         double d = e->valuedouble;
 
-        if (!cJSON_IsNumber(e) || d != (double)(int64_t)d ||
-            d < -9007199254740992.0 || d > 9007199254740992.0)
+        if (!cJSON_IsNumber(e) || !exact_int(d))
             return param_error(p, name, "an array of integers");
         out[k++] = (int64_t)d;
     }
@@ -642,8 +1089,10 @@ static bool valid_id(const cJSON *id)
     return cJSON_IsString(id) || cJSON_IsNumber(id) || cJSON_IsNull(id);
 }
 
-/* Runs the method named by an already-validated request object. */
-static void dispatch(struct client *c, const cJSON *req, const cJSON *id)
+/* Runs the method named by an already-validated request object; id is
+ * the request's id (NULL: a notification), id_text its JSON text. */
+static void dispatch(struct client *c, const cJSON *req, const cJSON *id,
+                     const char *id_json, size_t id_len)
 {
     const cJSON *method = cJSON_GetObjectItemCaseSensitive(req, "method");
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(req, "params");
@@ -652,15 +1101,12 @@ static void dispatch(struct client *c, const cJSON *req, const cJSON *id)
     struct qsrv_call *call;
     int r;
 
-    call = xcalloc(sizeof(*call));
+    call = xcalloc(sizeof(*call) + id_len);
     call->client = c;
     call->notification = id == NULL;
     if (id != NULL) {
-        call->id = cJSON_Duplicate(id, true);
-        if (call->id == NULL) {
-            log_err("out of memory in the query server");
-            abort();
-        }
+        memcpy(call->id, id_json, id_len);
+        call->id_len = id_len;
     }
     call->next = c->calls;
     if (c->calls != NULL)
@@ -695,10 +1141,11 @@ static void dispatch(struct client *c, const cJSON *req, const cJSON *id)
 /* Handles one complete request line (without its newline). */
 static void handle_line(struct client *c, const char *line, size_t len)
 {
-    const char *end = NULL;
+    struct qsrv_json scratch = {0};
+    const char *end = NULL, *id_json;
     const cJSON *ver, *method, *id;
+    size_t i, id_len;
     cJSON *req;
-    size_t i;
 
     for (i = 0; i < len; i++) {
         if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
@@ -714,27 +1161,29 @@ static void handle_line(struct client *c, const char *line, size_t len)
             end++;
     }
     if (req == NULL || end != line + len) {
-        send_error(c, NULL, QSRV_EPARSE, NULL);
+        send_error(c, NULL, 0, QSRV_EPARSE, NULL);
         goto out_req;
     }
     if (!cJSON_IsObject(req)) {
-        send_error(c, NULL, QSRV_EINVALID, NULL);
+        send_error(c, NULL, 0, QSRV_EINVALID, NULL);
         goto out_req;
     }
     id = cJSON_GetObjectItemCaseSensitive(req, "id");
     if (id != NULL && !valid_id(id)) {
-        send_error(c, NULL, QSRV_EINVALID, NULL);
+        send_error(c, NULL, 0, QSRV_EINVALID, NULL);
         goto out_req;
     }
+    id_text(id, line, len, &scratch, &id_json, &id_len);
     ver = cJSON_GetObjectItemCaseSensitive(req, "jsonrpc");
     method = cJSON_GetObjectItemCaseSensitive(req, "method");
     if (!cJSON_IsString(ver) || strcmp(ver->valuestring, "2.0") != 0 ||
         !cJSON_IsString(method)) {
-        send_error(c, id, QSRV_EINVALID, NULL);
+        send_error(c, id_json, id_len, QSRV_EINVALID, NULL);
         goto out_req;
     }
-    dispatch(c, req, id);
+    dispatch(c, req, id, id_json, id_len);
 out_req:
+    json_reset(&scratch);
     cJSON_Delete(req);
 }
 
@@ -801,7 +1250,7 @@ static void client_too_long(struct client *c)
     log_warn("query client uid %u sent a request over %d bytes; "
              "disconnecting it",
              (unsigned)c->uid, QSRV_REQUEST_MAX);
-    send_error(c, NULL, QSRV_EINVALID, "request too long");
+    send_error(c, NULL, 0, QSRV_EINVALID, "request too long");
     if (c->closing)
         return;
     uv_read_stop((uv_stream_t *)&c->pipe);
@@ -916,33 +1365,31 @@ struct qsrv_json *qsrv_notify_params(struct qsrv *srv)
 
 void qsrv_notify(struct qsrv *srv, unsigned topics, const char *method)
 {
+    struct qsrv_json *p = &srv->notify, m = {0};
     struct client *c, *next;
-    cJSON *m = cJSON_CreateObject();
-    char *text;
 
-    if (m == NULL) {
-        log_err("out of memory in the query server");
-        abort();
+    PUT_FRAME(&m, "{\"jsonrpc\":\"2.0\",\"method\":");
+    put_string(&m, method);
+    if (p->buf != NULL)
+        json_finish(p);
+    if (p->full) {
+        log_warn("query notification %s over %d bytes: not sent", method,
+                 QSRV_OUTPUT_MAX);
+        goto out_m;
     }
-    cJSON_AddStringToObject(m, "jsonrpc", "2.0");
-    cJSON_AddStringToObject(m, "method", method);
-    if (srv->notify.root != NULL) {
-        cJSON_AddItemToObject(m, "params", srv->notify.root);
-        srv->notify.root = NULL;
+    if (p->buf != NULL) {
+        PUT_FRAME(&m, ",\"params\":");
+        put_frame(&m, p->buf + HEAD_ROOM, p->len - HEAD_ROOM);
     }
-    json_reset(&srv->notify);
-    text = cJSON_PrintUnformatted(m);
-    cJSON_Delete(m);
-    if (text == NULL) {
-        log_err("out of memory in the query server");
-        abort();
-    }
+    PUT_FRAME(&m, "}\n");
     for (c = srv->clients; c != NULL; c = next) {
         next = c->next; /* client_send may close c; unlinking waits */
         if ((c->topics & topics) != 0)
-            client_send(c, text);
+            client_send(c, m.buf, m.len, false);
     }
-    cJSON_free(text);
+out_m:
+    json_reset(&m);
+    json_reset(p);
 }
 
 /* --- Lifetime -------------------------------------------------------- */

@@ -25,9 +25,12 @@
  *   (an unknown group is an error).  Alternatively an already-listening
  *   fd (systemd socket activation) is adopted and its file left alone.
  *
- * cJSON stays inside qsrv.c: handlers read params through the qsrv_param_*
- * accessors and build results with the small qsrv_json builder below.
- * Loop thread only. */
+ * cJSON stays inside qsrv.c, for reading requests: handlers read params
+ * through the qsrv_param_* accessors and build results with the small
+ * qsrv_json builder below, which writes JSON text as it goes.
+ * Loop thread only, but for a builder made with qsrv_json_new(), which
+ * may be filled on any thread (a thread-pool job) and then handed to
+ * qsrv_reply_json() on the loop thread. */
 #ifndef TETHER_QSRV_H
 #define TETHER_QSRV_H
 
@@ -136,8 +139,12 @@ int qsrv_add_method(struct qsrv *srv, const char *name,
 
 /* Completes a call with its built result, or with an error (msg NULL:
  * the standard message).  Frees the call; when the client is gone or the
- * request was a notification, nothing is sent. */
+ * request was a notification, nothing is sent.  A result over
+ * QSRV_OUTPUT_MAX bytes drops the client as a full queue does. */
 void qsrv_reply(struct qsrv_call *call);
+/* As qsrv_reply(), with the result built in j instead of on the call's
+ * own builder (which is discarded).  Takes ownership of j. */
+void qsrv_reply_json(struct qsrv_call *call, struct qsrv_json *j);
 void qsrv_reply_error(struct qsrv_call *call, int code, const char *msg);
 
 /* True once the call's client has disconnected. */
@@ -185,11 +192,23 @@ struct qsrv_json *qsrv_call_result(struct qsrv_call *call);
  * the next qsrv_notify(). */
 struct qsrv_json *qsrv_notify_params(struct qsrv *srv);
 
+/* A builder of its own, for building a result away from the loop: it
+ * touches nothing but itself, so any one thread may fill it.  Caller
+ * owns the result; free with qsrv_json_free() (NULL is a no-op) or hand
+ * it to qsrv_reply_json(). */
+struct qsrv_json *qsrv_json_new(void);
+void qsrv_json_free(struct qsrv_json *j);
+
 /* Starts the root as an object or an array; once per builder. */
 void qsrv_json_object(struct qsrv_json *j);
 void qsrv_json_array(struct qsrv_json *j);
 /* Adds a member to the innermost open object (key required) or an element
- * to the innermost open array (key ignored).  Strings are copied. */
+ * to the innermost open array (key ignored).  Strings are copied and
+ * escaped as RFC 8259 asks (quote, backslash, control characters); other
+ * bytes, invalid UTF-8 included, pass unchanged.  Doubles are printed so
+ * that they read back exactly; NaN and infinities become null.  A
+ * builder holds at most QSRV_OUTPUT_MAX bytes of text; what passes that
+ * is dropped and the answer is not sent (see qsrv_reply()). */
 void qsrv_add_int(struct qsrv_json *j, const char *key, int64_t v);
 void qsrv_add_double(struct qsrv_json *j, const char *key, double v);
 void qsrv_add_bool(struct qsrv_json *j, const char *key, bool v);

@@ -2,7 +2,9 @@
  *
  * Answers that need the disk (history, past alerts) run as jobs on the
  * libuv thread pool; a job owns its own copy of everything it reads, so
- * the loop may go on.  Sends wait in a fixed table keyed by the command's
+ * the loop may go on.  A history job also writes its answer's text in
+ * the pool (thousands of points take milliseconds to print), so the loop
+ * only sends it.  Sends wait in a fixed table keyed by the command's
  * sequence number, each with its own timer. */
 #include "query.h"
 
@@ -61,6 +63,7 @@ struct job {
     size_t cap, n;
     int64_t next;
     int rc;
+    struct qsrv_json *result; /* history: built by the job, or NULL */
     char err[ERR_MAX];
 };
 
@@ -229,6 +232,10 @@ static int m_status(void *ctx, struct qsrv_call *call,
     qsrv_add_int(j, "mcu_tx_dropped", (int64_t)ls.mcu_tx_dropped);
     qsrv_add_int(j, "mcu_resets", (int64_t)ls.mcu_resets);
     qsrv_add_int(j, "reconnects", (int64_t)ls.reconnects);
+    if (ls.last_frame_age_ms >= 0)
+        qsrv_add_int(j, "last_frame_age_ms", ls.last_frame_age_ms);
+    else
+        qsrv_add_null(j, "last_frame_age_ms");
     qsrv_end(j);
     if (h != NULL) {
         qsrv_begin_object(j, "mcu");
@@ -381,29 +388,10 @@ static void maybe_done(struct query *q)
 
 static void job_free(struct job *jb)
 {
+    qsrv_json_free(jb->result);
     free(jb->db_path);
     free(jb->points);
     free(jb);
-}
-
-static void job_work(uv_work_t *w)
-{
-    struct job *jb = w->data;
-
-    switch (jb->kind) {
-    case JOB_ADC:
-        jb->rc = store_query_adc(jb->db_path, &jb->sq, jb->points, jb->cap,
-                                 &jb->n, &jb->next, jb->err, sizeof(jb->err));
-        break;
-    case JOB_HEAP:
-        jb->rc = store_query_heap(jb->db_path, &jb->sq, jb->points, jb->cap,
-                                  &jb->n, &jb->next, jb->err, sizeof(jb->err));
-        break;
-    case JOB_ALERTS:
-        jb->rc = store_query_alerts(jb->db_path, jb->points, jb->cap, &jb->n,
-                                    jb->err, sizeof(jb->err));
-        break;
-    }
 }
 
 static void put_history(struct job *jb, struct qsrv_json *j)
@@ -455,6 +443,33 @@ static void put_history(struct job *jb, struct qsrv_json *j)
         qsrv_add_int(j, "next_after_us", jb->next);
 }
 
+/* Runs in the thread pool: reads the store and, for history, writes the
+ * answer.  Touches only the job. */
+static void job_work(uv_work_t *w)
+{
+    struct job *jb = w->data;
+
+    switch (jb->kind) {
+    case JOB_ADC:
+        jb->rc = store_query_adc(jb->db_path, &jb->sq, jb->points, jb->cap,
+                                 &jb->n, &jb->next, jb->err, sizeof(jb->err));
+        break;
+    case JOB_HEAP:
+        jb->rc = store_query_heap(jb->db_path, &jb->sq, jb->points, jb->cap,
+                                  &jb->n, &jb->next, jb->err, sizeof(jb->err));
+        break;
+    case JOB_ALERTS:
+        jb->rc = store_query_alerts(jb->db_path, jb->points, jb->cap, &jb->n,
+                                    jb->err, sizeof(jb->err));
+        break;
+    }
+    /* A builder of the job's own touches nothing of the loop's. */
+    if (jb->rc == 0 && jb->kind != JOB_ALERTS) {
+        jb->result = qsrv_json_new();
+        put_history(jb, jb->result);
+    }
+}
+
 static void put_alerts_result(struct query *q, struct job *jb,
                               struct qsrv_json *j)
 {
@@ -500,11 +515,13 @@ static void job_after(uv_work_t *w, int status)
         log_warn("query: history read failed: %s", jb->err);
         qsrv_reply_error(jb->call, QSRV_ESTORE, jb->err);
     } else {
-        if (jb->kind == JOB_ALERTS)
+        if (jb->kind == JOB_ALERTS) {
             put_alerts_result(q, jb, qsrv_call_result(jb->call));
-        else
-            put_history(jb, qsrv_call_result(jb->call));
-        qsrv_reply(jb->call);
+            qsrv_reply(jb->call);
+        } else {
+            qsrv_reply_json(jb->call, jb->result);
+            jb->result = NULL;
+        }
     }
     job_free(jb);
     maybe_done(q);

@@ -1526,6 +1526,7 @@ struct acc {
  * (raw) or one bucket; a page holds whole groups only. */
 struct scan {
     bool heap;
+    bool raw_rows; /* the statement reads raw rows, not a rollup */
     uint16_t mask;
     int64_t width; /* bucket width, 0: raw */
     size_t limit;
@@ -1540,22 +1541,36 @@ struct scan {
     struct acc acc[MSG_ADC_CHANNELS_MAX];
 };
 
-/* Columns: t_us, channel, min, max, sum, count, then for the heap
- * largest_min, failures_max, total, used, min_free. */
+/* Rollups give the columns t_us, channel, min, max, sum, count, then for
+ * the heap largest_min, failures_max, total, used, min_free (the last
+ * three 0).  Raw rows give t_us, channel, value (free for the heap), then
+ * for the heap largest, failures, total, used, min_free.
+ *
+ * Every statement walks the time index in order and sorts nothing: a
+ * temporary B-tree over a range's rows would cost more than reading them.
+ * Raw pages order the rows of one time stamp by rowid, which the index
+ * gives for free; close_group() then puts them in channel order
+ * (the rows of one scan are written in channel order anyway, so only
+ * rows of several batches at one time stamp, after a clock step, move).
+ * Buckets need no order inside a bucket: sums are per channel. */
 #define Q_RANGE " WHERE t_us >= ?1 AND t_us < ?2 ORDER BY t_us"
 static const char sql_adc_raw[] =
-    "SELECT t_us, channel, value, value, value, 1 FROM adc" Q_RANGE
-    ", channel, rowid";
+    "SELECT t_us, channel, value FROM adc" Q_RANGE ", rowid";
+static const char sql_adc_raw_buckets[] =
+    "SELECT t_us, channel, value FROM adc" Q_RANGE;
 static const char sql_adc_1s[] =
     "SELECT t_us, channel, min, max, sum, count FROM adc_1s" Q_RANGE;
 static const char sql_adc_1m[] =
     "SELECT t_us, channel, min, max, sum, count FROM adc_1m" Q_RANGE;
 static const char sql_heap_raw[] =
-    "SELECT t_us, 0, free, free, free, 1, largest, failures, total, used, "
-    "min_free FROM heap" Q_RANGE ", rowid";
+    "SELECT t_us, 0, free, largest, failures, total, used, min_free "
+    "FROM heap" Q_RANGE ", rowid";
+static const char sql_heap_raw_buckets[] =
+    "SELECT t_us, 0, free, largest, failures, total, used, min_free "
+    "FROM heap" Q_RANGE;
 static const char sql_heap_1m[] =
     "SELECT t_us, 0, min_free, max_free, sum_free, count, min_largest, "
-    "max_failures, 0, 0, 0 FROM heap_1m" Q_RANGE;
+    "max_failures FROM heap_1m" Q_RANGE;
 
 /* The smallest multiple of w at or above t. */
 static int64_t align_up(int64_t t, int64_t w)
@@ -1617,17 +1632,22 @@ static int check_query(const char *path, const struct store_query *q, bool heap,
     return 0;
 }
 
-static const char *pick_sql(const struct store_query *q, bool heap)
+/* The statement for q; *raw tells whether it reads raw rows. */
+static const char *pick_sql(const struct store_query *q, bool heap, bool *raw)
 {
     uint64_t b = q->bucket_us;
 
-    if (heap)
-        return b != 0 && b % US_1M == 0 ? sql_heap_1m : sql_heap_raw;
-    if (b == 0)
-        return sql_adc_raw;
-    if (b % US_1M == 0)
+    *raw = false;
+    if (heap && b != 0 && b % US_1M == 0)
+        return sql_heap_1m;
+    if (!heap && b != 0 && b % US_1M == 0)
         return sql_adc_1m;
-    return b % US_1S == 0 ? sql_adc_1s : sql_adc_raw;
+    if (!heap && b != 0 && b % US_1S == 0)
+        return sql_adc_1s;
+    *raw = true;
+    if (heap)
+        return b == 0 ? sql_heap_raw : sql_heap_raw_buckets;
+    return b == 0 ? sql_adc_raw : sql_adc_raw_buckets;
 }
 
 /* The points of the group under way, added at n; false (and nothing
@@ -1671,12 +1691,29 @@ static bool emit_group(struct scan *sc)
     return true;
 }
 
+/* Puts a raw group's ADC points, read in rowid order, in channel order.
+ * Stable, so rows of one channel keep their rowid order; and linear for
+ * the usual group, one scan already in channel order. */
+static void sort_group(struct scan *sc)
+{
+    for (size_t i = sc->group_at + 1; i < sc->n; i++) {
+        struct store_point p = sc->adc[i];
+        size_t j = i;
+
+        for (; j > sc->group_at && sc->adc[j - 1].channel > p.channel; j--)
+            sc->adc[j] = sc->adc[j - 1];
+        sc->adc[j] = p;
+    }
+}
+
 /* Ends the group under way: emits a bucket, or keeps a raw group's
  * points.  False when the page has no room for it. */
 static bool close_group(struct scan *sc)
 {
     if (sc->width != 0 && !emit_group(sc))
         return false;
+    if (sc->width == 0 && !sc->heap)
+        sort_group(sc);
     sc->done = sc->key;
     sc->group_at = sc->n;
     sc->open = false;
@@ -1686,9 +1723,14 @@ static bool close_group(struct scan *sc)
 static void add_row(struct scan *sc, sqlite3_stmt *st, unsigned ch)
 {
     struct acc *a = &sc->acc[ch];
-    int64_t mn = sqlite3_column_int64(st, 2), mx = sqlite3_column_int64(st, 3);
-    int64_t lmin = sc->heap ? sqlite3_column_int64(st, 6) : 0;
-    int64_t fmax = sc->heap ? sqlite3_column_int64(st, 7) : 0;
+    /* A raw row is a bucket of one: its value is min, max and sum. */
+    int col = sc->raw_rows ? 3 : 6;
+    int64_t mn = sqlite3_column_int64(st, 2);
+    int64_t mx = sc->raw_rows ? mn : sqlite3_column_int64(st, 3);
+    int64_t sum = sc->raw_rows ? mn : sqlite3_column_int64(st, 4);
+    int64_t count = sc->raw_rows ? 1 : sqlite3_column_int64(st, 5);
+    int64_t lmin = sc->heap ? sqlite3_column_int64(st, col) : 0;
+    int64_t fmax = sc->heap ? sqlite3_column_int64(st, col + 1) : 0;
     bool first = a->count == 0;
 
     if (first || mn < a->min)
@@ -1699,8 +1741,8 @@ static void add_row(struct scan *sc, sqlite3_stmt *st, unsigned ch)
         a->largest_min = lmin;
     if (first || fmax > a->failures_max)
         a->failures_max = fmax;
-    a->sum += sqlite3_column_int64(st, 4);
-    a->count += sqlite3_column_int64(st, 5);
+    a->sum += sum;
+    a->count += count;
 }
 
 static void put_raw(struct scan *sc, sqlite3_stmt *st, int64_t t, unsigned ch)
@@ -1714,11 +1756,11 @@ static void put_raw(struct scan *sc, sqlite3_stmt *st, int64_t t, unsigned ch)
         p->count = 1;
         p->free_avg = v;
         p->free_min = p->free_max = v;
-        p->largest_min = (uint32_t)sqlite3_column_int64(st, 6);
-        p->failures_max = (uint32_t)sqlite3_column_int64(st, 7);
-        p->total = (uint32_t)sqlite3_column_int64(st, 8);
-        p->used = (uint32_t)sqlite3_column_int64(st, 9);
-        p->min_free = (uint32_t)sqlite3_column_int64(st, 10);
+        p->largest_min = (uint32_t)sqlite3_column_int64(st, 3);
+        p->failures_max = (uint32_t)sqlite3_column_int64(st, 4);
+        p->total = (uint32_t)sqlite3_column_int64(st, 5);
+        p->used = (uint32_t)sqlite3_column_int64(st, 6);
+        p->min_free = (uint32_t)sqlite3_column_int64(st, 7);
     } else {
         struct store_point *p = &sc->adc[sc->n++];
 
@@ -1818,6 +1860,7 @@ static int query(const char *path, const struct store_query *q, struct scan *sc,
                  size_t errlen)
 {
     int64_t w = (int64_t)q->bucket_us, lo, hi;
+    const char *sql;
     sqlite3_stmt *st;
     sqlite3 *db;
     int rc, r;
@@ -1849,7 +1892,8 @@ static int query(const char *path, const struct store_query *q, struct scan *sc,
         return 0;
     if ((r = open_reader(path, &db, err, errlen)) != 0)
         return r;
-    rc = sqlite3_prepare_v2(db, pick_sql(q, sc->heap), -1, &st, NULL);
+    sql = pick_sql(q, sc->heap, &sc->raw_rows);
+    rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
         goto err_db;
     sqlite3_bind_int64(st, 1, lo);

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <math.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 #define LINE_MAX_TEST 4096
 #define WAIT_STEPS    5000 /* of 1 ms: how long an answer may take */
 #define MANY_CLIENTS  300
+#define KB_TEXT       1000 /* bytes of each string of the "size" method */
 
 static char sock_path[108];
 static int log_fd = -1;
@@ -133,6 +136,73 @@ static int m_fail(void *ctx, struct qsrv_call *call,
     return QSRV_ELINK_DOWN;
 }
 
+/* Strings and numbers that need care in JSON. */
+static void put_awkward(struct qsrv_json *j)
+{
+    qsrv_json_object(j);
+    qsrv_add_str(j, "ctl", "\x01\x1f\b\f\n\r\t\"\\/\x7f");
+    qsrv_add_str(j, "bytes", "caf\xc3\xa9 \xff\xfe");
+    qsrv_add_str(j, "k\"e\ny", "");
+    qsrv_add_str(j, "none", NULL);
+    qsrv_begin_array(j, "d");
+    qsrv_add_double(j, NULL, 0.1);
+    qsrv_add_double(j, NULL, 1.0 / 3.0);
+    qsrv_add_double(j, NULL, -2.5e-300);
+    qsrv_add_double(j, NULL, 1e300);
+    qsrv_add_double(j, NULL, 9007199254740993.0);
+    qsrv_add_double(j, NULL, -42.0);
+    qsrv_add_double(j, NULL, -0.0);
+    qsrv_add_double(j, NULL, NAN);
+    qsrv_add_double(j, NULL, INFINITY);
+    qsrv_add_double(j, NULL, -INFINITY);
+    qsrv_end(j);
+    qsrv_begin_array(j, "i");
+    qsrv_add_int(j, NULL, INT64_MIN);
+    qsrv_add_int(j, NULL, INT64_MAX);
+    qsrv_add_int(j, NULL, 0);
+    qsrv_end(j);
+    qsrv_begin_object(j, "o");
+    qsrv_begin_array(j, "e");
+    qsrv_end(j);
+    qsrv_add_bool(j, "t", true);
+    /* Left open: the reply closes what is still open. */
+}
+
+static int m_awkward(void *ctx, struct qsrv_call *call,
+                     const struct qsrv_params *p)
+{
+    (void)ctx;
+    (void)p;
+    put_awkward(qsrv_call_result(call));
+    return 0;
+}
+
+/* {"blob":[kb strings of KB_TEXT bytes]} */
+static void put_blob(struct qsrv_json *j, int64_t kb)
+{
+    static char text[KB_TEXT + 1];
+
+    memset(text, 'b', KB_TEXT);
+    qsrv_json_object(j);
+    qsrv_begin_array(j, "blob");
+    for (int64_t i = 0; i < kb; i++)
+        qsrv_add_str(j, NULL, text);
+    qsrv_end(j);
+}
+
+static int m_size(void *ctx, struct qsrv_call *call,
+                  const struct qsrv_params *p)
+{
+    int64_t kb;
+    int r = qsrv_param_int(p, "kb", 1, &kb);
+
+    (void)ctx;
+    if (r < 0)
+        return r;
+    put_blob(qsrv_call_result(call), kb);
+    return 0;
+}
+
 static bool admin_check(void *arg, uid_t uid, gid_t gid)
 {
     (void)arg;
@@ -159,6 +229,9 @@ static void start_with(const struct qsrv_config *cfg, int fd)
         qsrv_add_method(srv, "subscribe", m_subscribe, NULL, false), 0);
     ck_assert_int_eq(qsrv_add_method(srv, "fail", m_fail, NULL, false), 0);
     ck_assert_int_eq(qsrv_add_method(srv, "admin", m_version, NULL, true), 0);
+    ck_assert_int_eq(qsrv_add_method(srv, "awkward", m_awkward, NULL, false),
+                     0);
+    ck_assert_int_eq(qsrv_add_method(srv, "size", m_size, NULL, false), 0);
 }
 
 static void start(void)
@@ -327,6 +400,76 @@ START_TEST(test_qsrv_echoes_number_and_string_ids)
 }
 END_TEST
 
+START_TEST(test_qsrv_repeats_each_id_as_the_client_wrote_it)
+{
+    int fd;
+
+    start();
+    fd = connect_client();
+    /* Numbers a double cannot hold, or would print otherwise. */
+    rpc(fd,
+        "{\"jsonrpc\":\"2.0\",\"method\":\"version\","
+        "\"id\":123456789012345678901234567890}\n",
+        VERSION_OK("123456789012345678901234567890"));
+    rpc(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\":1.50}\n",
+        VERSION_OK("1.50"));
+    rpc(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\":-0}\n",
+        VERSION_OK("-0"));
+    rpc(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\" : 1E+2 }\n",
+        VERSION_OK("1E+2"));
+    /* Escapes stay as written. */
+    rpc(fd,
+        "{\"jsonrpc\":\"2.0\",\"method\":\"version\","
+        "\"id\":\"a\\u0062\\\"}{\"}\n",
+        VERSION_OK("\"a\\u0062\\\"}{\""));
+    /* The id of the request object, not one inside params; an escaped
+     * key; the first of two. */
+    rpc(fd,
+        "{\"params\":{\"id\":9,\"x\":[{\"id\":8}]},\"jsonrpc\":\"2.0\","
+        "\"method\":\"version\",\"id\":3}\n",
+        VERSION_OK("3"));
+    rpc(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"\\u0069d\":7}\n",
+        VERSION_OK("7"));
+    rpc(fd, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"version\",\"id\":6}\n",
+        VERSION_OK("5"));
+    /* Text that is not JSON (a leading zero, a raw tab in a string) is
+     * printed from the value instead. */
+    rpc(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\":012}\n",
+        VERSION_OK("12"));
+    rpc(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\":\"a\tb\"}\n",
+        VERSION_OK("\"a\\tb\""));
+    /* Errors carry it the same way. */
+    rpc(fd,
+        "{\"jsonrpc\":\"2.0\",\"method\":\"nope\","
+        "\"id\":99999999999999999999}\n",
+        ERR(-32601, "method not found", "99999999999999999999"));
+    rpc(fd, "{\"jsonrpc\":\"1\",\"method\":\"version\",\"id\":\"x\"}\n",
+        ERR(-32600, "invalid request", "\"x\""));
+    close(fd);
+    stop();
+}
+END_TEST
+
+START_TEST(test_qsrv_escapes_strings_and_prints_numbers_as_json)
+{
+    int fd;
+
+    start();
+    fd = connect_client();
+    rpc(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"awkward\",\"id\":1}\n",
+        "{\"jsonrpc\":\"2.0\",\"result\":{"
+        "\"ctl\":\"\\u0001\\u001f\\b\\f\\n\\r\\t\\\"\\\\/\x7f\","
+        "\"bytes\":\"caf\xc3\xa9 \xff\xfe\","
+        "\"k\\\"e\\ny\":\"\",\"none\":\"\","
+        "\"d\":[0.1,0.33333333333333331,-2.5e-300,1e+300,9007199254740992,"
+        "-42,0,null,null,null],"
+        "\"i\":[-9223372036854775808,9223372036854775807,0],"
+        "\"o\":{\"e\":[],\"t\":true}},\"id\":1}");
+    close(fd);
+    stop();
+}
+END_TEST
+
 START_TEST(test_qsrv_answers_parse_errors_with_a_null_id)
 {
     int fd;
@@ -386,6 +529,15 @@ START_TEST(test_qsrv_reports_wrong_param_types_as_invalid_params)
         "{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"id\":2,"
         "\"params\":{\"n\":1.5}}\n",
         ERR(-32602, "invalid params: n must be an integer", "2"));
+    /* Out of int64_t's range: refused before any conversion. */
+    rpc(fd,
+        "{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"id\":7,"
+        "\"params\":{\"n\":1e300}}\n",
+        ERR(-32602, "invalid params: n must be an integer", "7"));
+    rpc(fd,
+        "{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"id\":8,"
+        "\"params\":{\"n\":-9007199254740993e10}}\n",
+        ERR(-32602, "invalid params: n must be an integer", "8"));
     rpc(fd,
         "{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"id\":3,"
         "\"params\":{\"s\":1}}\n",
@@ -586,6 +738,84 @@ START_TEST(test_qsrv_drops_a_subscriber_that_never_reads)
 }
 END_TEST
 
+/* Reads one line of up to cap bytes into a buffer of the caller's, with
+ * the loop running; returns its length, or -1 at end of stream. */
+static long read_big_line(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    int waits = 0;
+
+    for (;;) {
+        ssize_t r = recv(fd, buf + n, 1, MSG_DONTWAIT);
+
+        if (r == 1 && buf[n] == '\n')
+            return (long)n;
+        if (r == 1) {
+            ck_assert_uint_lt(++n, cap);
+            continue;
+        }
+        if (r == 0 || (r < 0 && errno == ECONNRESET))
+            return -1;
+        ck_assert(errno == EAGAIN || errno == EWOULDBLOCK);
+        ck_assert_int_lt(waits++, WAIT_STEPS);
+        pump();
+        usleep(1000);
+    }
+}
+
+START_TEST(test_qsrv_sends_an_answer_larger_than_the_socket_takes_at_once)
+{
+    size_t cap = 600 * (KB_TEXT + 3) + 256;
+    char *buf = malloc(cap);
+    long n;
+    int fd;
+
+    ck_assert_ptr_nonnull(buf);
+    start();
+    fd = connect_client();
+    /* 600 kB: the kernel takes part at once, the loop writes the rest
+     * while the client reads. */
+    send_str(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"size\",\"id\":1,"
+                 "\"params\":{\"kb\":600}}\n");
+    for (int i = 0; i < 10; i++)
+        pump();
+    send_str(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\":2}\n");
+    n = read_big_line(fd, buf, cap);
+    ck_assert_int_eq(n, 600 * (KB_TEXT + 3) - 1 + 45);
+    ck_assert(strncmp(buf, "{\"jsonrpc\":\"2.0\",\"result\":{\"blob\":[\"bbb",
+                      37) == 0);
+    ck_assert(strncmp(buf + n - 14, "bbb\"]},\"id\":1}", 14) == 0);
+    for (long i = 0; i < 600; i++)
+        ck_assert(buf[35 + i * (KB_TEXT + 3)] == '"');
+    /* The answer after it comes after it, whole. */
+    expect_line(fd, VERSION_OK("2"));
+    ck_assert_uint_eq(stats().dropped_slow, 0);
+    free(buf);
+    close(fd);
+    stop();
+}
+END_TEST
+
+START_TEST(test_qsrv_drops_a_client_whose_answer_passes_the_output_bound)
+{
+    char buf[LINE_MAX_TEST];
+    int big, other;
+
+    start();
+    big = connect_client();
+    other = connect_client();
+    send_str(big, "{\"jsonrpc\":\"2.0\",\"method\":\"size\",\"id\":1,"
+                  "\"params\":{\"kb\":1100}}\n");
+    ck_assert(!read_line(big, buf, sizeof(buf)));
+    ck_assert_uint_eq(stats().dropped_slow, 1);
+    rpc(other, "{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\":2}\n",
+        VERSION_OK("2"));
+    close(big);
+    close(other);
+    stop();
+}
+END_TEST
+
 START_TEST(test_qsrv_answers_three_hundred_clients_at_once)
 {
     static int fds[MANY_CLIENTS];
@@ -721,6 +951,68 @@ START_TEST(test_qsrv_drops_a_late_reply_to_a_departed_client)
 }
 END_TEST
 
+static void *build_awkward(void *arg)
+{
+    put_awkward(arg);
+    return NULL;
+}
+
+/* Sends a "later" request and runs the loop until it is stashed. */
+static void stash_later(int fd, int id)
+{
+    char req[128];
+
+    snprintf(req, sizeof(req),
+             "{\"jsonrpc\":\"2.0\",\"method\":\"later\",\"id\":%d}\n", id);
+    stashed = NULL;
+    send_str(fd, req);
+    for (int i = 0; i < WAIT_STEPS && stashed == NULL; i++) {
+        pump();
+        usleep(1000);
+    }
+    ck_assert_ptr_nonnull(stashed);
+}
+
+START_TEST(test_qsrv_sends_a_result_built_on_another_thread)
+{
+    struct qsrv_json *j = qsrv_json_new(), *unused = qsrv_json_new();
+    char want[LINE_MAX_TEST], got[LINE_MAX_TEST];
+    pthread_t th;
+    int fd;
+
+    start();
+    fd = connect_client();
+    send_str(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"awkward\",\"id\":4}\n");
+    ck_assert(read_line(fd, want, sizeof(want)));
+    stash_later(fd, 4);
+    /* Whatever the call's own builder holds is replaced. */
+    qsrv_json_array(qsrv_call_result(stashed));
+    ck_assert_int_eq(pthread_create(&th, NULL, build_awkward, j), 0);
+    /* The loop goes on meanwhile. */
+    rpc(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\":5}\n",
+        VERSION_OK("5"));
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+    qsrv_reply_json(stashed, j);
+    ck_assert(read_line(fd, got, sizeof(got)));
+    ck_assert_str_eq(got, want);
+    /* To a client that left, nothing; the builder is freed all the same
+     * (the sanitizer build checks). */
+    stash_later(fd, 6);
+    close(fd);
+    for (int i = 0; i < WAIT_STEPS && stats().clients_now > 0; i++) {
+        pump();
+        usleep(1000);
+    }
+    j = qsrv_json_new();
+    put_blob(j, 3);
+    qsrv_reply_json(stashed, j);
+    put_blob(unused, 2);
+    qsrv_json_free(unused);
+    qsrv_json_free(NULL);
+    stop();
+}
+END_TEST
+
 START_TEST(test_qsrv_closes_with_clients_and_pending_calls)
 {
     char buf[LINE_MAX_TEST];
@@ -846,6 +1138,8 @@ static Suite *qsrv_suite(void)
     tcase_add_checked_fixture(proto, setup, teardown);
     tcase_set_timeout(proto, 30);
     tcase_add_test(proto, test_qsrv_echoes_number_and_string_ids);
+    tcase_add_test(proto, test_qsrv_repeats_each_id_as_the_client_wrote_it);
+    tcase_add_test(proto, test_qsrv_escapes_strings_and_prints_numbers_as_json);
     tcase_add_test(proto, test_qsrv_answers_parse_errors_with_a_null_id);
     tcase_add_test(proto, test_qsrv_rejects_invalid_requests);
     tcase_add_test(proto,
@@ -862,6 +1156,12 @@ static Suite *qsrv_suite(void)
     tcase_add_test(untrusted, test_qsrv_decides_admin_rights_by_uid_and_groups);
     tcase_add_test(untrusted, test_qsrv_drops_a_subscriber_that_never_reads);
     tcase_add_test(untrusted, test_qsrv_answers_three_hundred_clients_at_once);
+    tcase_add_test(
+        untrusted,
+        test_qsrv_sends_an_answer_larger_than_the_socket_takes_at_once);
+    tcase_add_test(
+        untrusted,
+        test_qsrv_drops_a_client_whose_answer_passes_the_output_bound);
     tcase_add_test(untrusted,
                    test_qsrv_closes_connections_beyond_the_cap_at_once);
     suite_add_tcase(s, untrusted);
@@ -871,6 +1171,7 @@ static Suite *qsrv_suite(void)
     tcase_add_test(async,
                    test_qsrv_sends_an_async_reply_after_the_handler_returned);
     tcase_add_test(async, test_qsrv_drops_a_late_reply_to_a_departed_client);
+    tcase_add_test(async, test_qsrv_sends_a_result_built_on_another_thread);
     tcase_add_test(async, test_qsrv_closes_with_clients_and_pending_calls);
     suite_add_tcase(s, async);
 

@@ -1200,6 +1200,166 @@ START_TEST(test_store_rollups_match_a_naive_model_across_bucket_boundaries)
 }
 END_TEST
 
+/* ---- Reading history ---- */
+
+#define READ_T0      (1700000000LL * S)
+#define READ_BATCHES 40
+#define READ_POINTS  4096
+
+/* Batches of 25 scans 1 ms apart every 20 ms, so that each batch's last
+ * five scans share their time stamps with the next batch's first five;
+ * every other batch leaves channel 2 out.  Values are all different. */
+static void put_overlapping_batches(struct store *s)
+{
+    for (unsigned k = 0; k < READ_BATCHES; k++) {
+        uint16_t mask = k % 2 ? 0x0b : 0x0f, v[100];
+        unsigned n = 25 * msg_popcount16(mask);
+        struct batch b;
+
+        for (unsigned i = 0; i < n; i++)
+            v[i] = (uint16_t)(k * 100 + i);
+        make_batch(&b, mask, 25, 1000, v);
+        ck_assert_int_eq(
+            store_put_adc(s, READ_T0 + (int64_t)k * 20000, (uint16_t)k, &b.m),
+            0);
+    }
+    ck_assert_int_eq(store_flush(s), 0);
+}
+
+/* Reads every page of q into out; returns the number of points. */
+static size_t read_all_pages(struct store_query q, struct store_point *out,
+                             size_t cap, unsigned *pages)
+{
+    char err[STORE_ERR_MAX] = "";
+    size_t total = 0, n;
+    int64_t next;
+
+    *pages = 0;
+    do {
+        ck_assert_msg(store_query_adc(db_path, &q, out + total, cap - total, &n,
+                                      &next, err, sizeof(err)) == 0,
+                      "%s", err);
+        (*pages)++;
+        ck_assert_uint_le(*pages, cap);
+        total += n;
+        q.after_us = next;
+    } while (next != STORE_QUERY_NONE);
+    return total;
+}
+
+START_TEST(
+    test_store_reads_rows_of_batches_sharing_a_time_stamp_in_channel_order)
+{
+    static struct store_point got[READ_POINTS];
+    struct store_config c = config_for(db_path);
+    struct store *s = open_ok(&c);
+    struct store_query q = {
+        .from_us = READ_T0,
+        .to_us = READ_T0 + S,
+        .limit = 64,
+        .after_us = STORE_QUERY_NONE,
+        .channels = 0x0f,
+    };
+    size_t n, i = 0;
+    unsigned pages;
+    sqlite3_stmt *st;
+    sqlite3 *db;
+
+    put_overlapping_batches(s);
+    store_close(s);
+    n = read_all_pages(q, got, READ_POINTS, &pages);
+    ck_assert_uint_gt(pages, 1);
+    /* The order asked of the points is the one SQLite gives with a sort;
+     * the store reads without one. */
+    db = peek();
+    ck_assert_int_eq(sqlite3_prepare_v2(db,
+                                        "SELECT t_us, channel, value FROM adc "
+                                        "ORDER BY t_us, channel, rowid",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        ck_assert_uint_lt(i, n);
+        ck_assert_int_eq(got[i].t_us, sqlite3_column_int64(st, 0));
+        ck_assert_uint_eq(got[i].channel, sqlite3_column_int64(st, 1));
+        ck_assert_msg(got[i].min == (double)sqlite3_column_int64(st, 2),
+                      "point %zu: value %g", i, got[i].min);
+        ck_assert_uint_eq(got[i].count, 1);
+        i++;
+    }
+    sqlite3_finalize(st);
+    ck_assert_uint_eq(i, n);
+    /* The overlap is there: some time stamp has two rows of a channel. */
+    ck_assert_int_gt(q_int(db, "SELECT count(*) FROM (SELECT 1 FROM adc "
+                               "GROUP BY t_us, channel HAVING count(*) > 1)"),
+                     0);
+    sqlite3_close(db);
+}
+END_TEST
+
+START_TEST(test_store_pages_of_buckets_from_raw_rows_match_a_grouped_sum)
+{
+    static const uint64_t widths[] = {1000, 3000, 100000, 300000};
+    static struct store_point got[READ_POINTS], one[READ_POINTS];
+    struct store_config c = config_for(db_path);
+    struct store *s = open_ok(&c);
+    sqlite3 *db;
+
+    put_overlapping_batches(s);
+    store_close(s);
+    db = peek();
+    for (size_t w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
+        struct store_query q = {
+            .from_us = READ_T0 + 2500,
+            .to_us = READ_T0 + S,
+            .bucket_us = widths[w],
+            .limit = 0,
+            .after_us = STORE_QUERY_NONE,
+            .channels = 0x0d,
+        };
+        char sql[SQL_MAX];
+        sqlite3_stmt *st;
+        size_t n1, n, i = 0;
+        unsigned pages;
+
+        /* One page, then pages of 5 points: never a bucket's channels
+         * split over two pages, so the same points. */
+        n1 = read_all_pages(q, one, READ_POINTS, &pages);
+        ck_assert_uint_eq(pages, 1);
+        q.limit = 5;
+        n = read_all_pages(q, got, READ_POINTS, &pages);
+        ck_assert_uint_gt(pages, 1);
+        ck_assert_uint_eq(n, n1);
+        snprintf(sql, sizeof(sql),
+                 "SELECT t_us - t_us %% %llu AS b, channel, min(value), "
+                 "max(value), sum(value), count(*) FROM adc "
+                 "WHERE channel IN (0, 2, 3) AND t_us >= %lld - %lld %% "
+                 "%llu + %llu AND t_us < %lld GROUP BY b, channel "
+                 "ORDER BY b, channel",
+                 (unsigned long long)widths[w], (long long)q.from_us - 1,
+                 (long long)q.from_us - 1, (unsigned long long)widths[w],
+                 (unsigned long long)widths[w], (long long)q.to_us);
+        ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            int64_t count = sqlite3_column_int64(st, 5);
+
+            ck_assert_uint_lt(i, n);
+            ck_assert_int_eq(got[i].t_us, sqlite3_column_int64(st, 0));
+            ck_assert_int_eq(one[i].t_us, got[i].t_us);
+            ck_assert_uint_eq(got[i].channel, sqlite3_column_int64(st, 1));
+            ck_assert(got[i].min == (double)sqlite3_column_int64(st, 2));
+            ck_assert(got[i].max == (double)sqlite3_column_int64(st, 3));
+            ck_assert(got[i].avg ==
+                      (double)sqlite3_column_int64(st, 4) / (double)count);
+            ck_assert_uint_eq(got[i].count, (uint64_t)count);
+            i++;
+        }
+        sqlite3_finalize(st);
+        ck_assert_uint_eq(i, n);
+    }
+    sqlite3_close(db);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -1210,6 +1370,7 @@ static Suite *store_suite(void)
     TCase *faults = tcase_create("faults");
     TCase *retention = tcase_create("retention");
     TCase *rollups = tcase_create("rollups");
+    TCase *reading = tcase_create("reading");
 
     tcase_add_checked_fixture(schema, setup, teardown);
     tcase_add_test(schema, test_store_creates_every_table_in_an_empty_file);
@@ -1266,6 +1427,15 @@ static Suite *store_suite(void)
         test_store_rollups_match_a_naive_model_across_bucket_boundaries);
     tcase_set_timeout(rollups, 10);
     suite_add_tcase(s, rollups);
+
+    tcase_add_checked_fixture(reading, setup, teardown);
+    tcase_add_test(
+        reading,
+        test_store_reads_rows_of_batches_sharing_a_time_stamp_in_channel_order);
+    tcase_add_test(
+        reading, test_store_pages_of_buckets_from_raw_rows_match_a_grouped_sum);
+    tcase_set_timeout(reading, 10);
+    suite_add_tcase(s, reading);
     return s;
 }
 

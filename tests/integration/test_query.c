@@ -312,6 +312,8 @@ START_TEST(test_query_answers_version_status_latest_history_and_alerts)
     for (size_t i = 0; i < sizeof(status_keys) / sizeof(status_keys[0]); i++)
         path(r, status_keys[i][0], status_keys[i][1]);
     ck_assert(cJSON_IsArray(path(r, "alerts", "active")));
+    ck_assert(cJSON_IsNumber(path(r, "link", "last_frame_age_ms")));
+    ck_assert_int_lt(path(r, "link", "last_frame_age_ms")->valueint, 5000);
     ck_assert(cJSON_IsNumber(path(r, "alerts", "heap_low_threshold")));
     ck_assert_int_gt(path(r, "alerts", "heap_low_threshold")->valueint, 0);
     cJSON_Delete(m);
