@@ -18,12 +18,22 @@
 # Budgets:  m33  flash <= 32768, static RAM <= 8192
 #           avr  flash <= 32768, RAM <= 1536 (a quarter of the 2048 bytes of
 #                SRAM stays free for the stack)
+#
+# A port whose tether-fw.elf is a bootloader carrying the application as
+# its factory image (mps2-an505) names the application's ELF, beside
+# tether-fw.elf, in FW_APP_PORT.  The budget then applies to the
+# application, which is what runs and what an update slot holds, and the
+# bootloader gets a line of its own, "PORT boot": tether-fw.elf less its
+# .factory section (the application's bytes), its flash held to 8192 so
+# that it stays small; its RAM (its stack) is in use only until the
+# application starts.
 # Exits 1, naming every budget exceeded, when one is; 2 on a usage or
 # measurement error.
 set -u
 
 FLASH_MAX=32768
 M33_STATIC_MAX=8192
+BOOT_FLASH_MAX=8192
 AVR_SRAM=2048
 AVR_RAM_MAX=$((AVR_SRAM - AVR_SRAM / 4))
 
@@ -48,13 +58,15 @@ mkvar() {
 }
 
 failed=0
-printf '%-12s %-5s %7s %6s %7s %7s %15s %8s %15s  %s\n' port class text \
+printf '%-16s %-5s %7s %6s %7s %7s %15s %8s %15s  %s\n' port class text \
     data bss arena flash/budget static RAM/budget status
 
 for port in "$@"; do
     mk=mcu-firmware/port/$port/port.mk
-    elf=$build/fw/$port/tether-fw.elf
     [ -f "$mk" ] || die "$port: no $mk"
+    app=$(mkvar "$mk" "FW_APP_$port")
+    boot=$build/fw/$port/tether-fw.elf
+    elf=$build/fw/$port/${app:-tether-fw.elf}
     [ -f "$elf" ] || die "$port: no $elf (build it with make fw-build)"
 
     size=$(mkvar "$mk" "FW_SIZE_$port")
@@ -117,9 +129,32 @@ for port in "$@"; do
     fi
     status=ok
     [ "$failed" -eq 0 ] || status=OVER
-    printf '%-12s %-5s %7d %6d %7d %7d %15s %8d %15s  %s\n' "$port" \
+    printf '%-16s %-5s %7d %6d %7d %7d %15s %8d %15s  %s\n' "$port" \
         "$class" "$text" "$data" "$bss" "$arena" "$flash/$FLASH_MAX" \
         "$static" "$ram_shown/$ram_max" "$status"
+
+    if [ -n "$app" ]; then
+        [ -f "$boot" ] || die "$port: no $boot (build it with make fw-build)"
+        # shellcheck disable=SC2046 # split into fields on purpose
+        set -- $("$size" -B "$boot" | sed -n 2p)
+        [ $# -ge 3 ] || die "$port: $size could not read $boot"
+        text=$1 data=$2 bss=$3
+        factory=$("$size" -A "$boot" | awk '$1 == ".factory" { print $2 }')
+        [ -n "$factory" ] || die "$port: no .factory section in $boot"
+        text=$((text - factory))
+        flash=$((text + data))
+        ram=$((data + bss))
+        status=ok
+        if [ "$flash" -gt "$BOOT_FLASH_MAX" ]; then
+            echo "fw-size: $port: the bootloader's flash $flash B exceeds" \
+                "$BOOT_FLASH_MAX B" >&2
+            failed=1
+            status=OVER
+        fi
+        printf '%-16s %-5s %7d %6d %7d %7s %15s %8d %15s  %s\n' \
+            "$port boot" "$class" "$text" "$data" "$bss" - \
+            "$flash/$BOOT_FLASH_MAX" "$ram" "$ram/-" "$status"
+    fi
     [ "$was_failed" -eq 0 ] || failed=1
 done
 

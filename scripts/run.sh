@@ -1,16 +1,33 @@
 #!/bin/sh
 # make run: tetherd against a tether-sim it starts, everything under ./run/.
+# make run-qemu: the same against the firmware image on QEMU's emulated
+# Cortex-M33 (scripts/qemu.sh) instead of the simulator.
 # The configuration is tetherd's compiled-in defaults plus the paths below;
 # no file under /etc is read.  Ctrl-C (or SIGTERM) stops both cleanly.
-# Usage: run.sh BUILD_DIR
+# Usage: run.sh BUILD_DIR [--qemu ELF]
 set -eu
 
 build=$1
+elf=""
+if [ $# -ge 2 ]; then
+    if [ "$2" != "--qemu" ] || [ $# -ne 3 ]; then
+        echo "usage: run.sh BUILD_DIR [--qemu ELF]" >&2
+        exit 2
+    fi
+    elf=$3
+fi
 dir=run
 mkdir -p "$dir"
 rm -f "$dir/tty"
 
-"$build/tether-sim" --link "$dir/tty" >/dev/null &
+if [ -n "$elf" ]; then
+    # qemu.sh execs QEMU: $! is QEMU's pid.  Its messages go to a log.
+    "$(dirname "$0")/qemu.sh" "$elf" "$dir/tty" >/dev/null 2>"$dir/qemu.log" &
+    mcu="QEMU mps2-an505 running $elf"
+else
+    "$build/tether-sim" --link "$dir/tty" >/dev/null &
+    mcu="tether-sim"
+fi
 sim=$!
 tetherd=""
 stop() {
@@ -27,14 +44,14 @@ i=0
 while [ ! -e "$dir/tty" ]; do
     i=$((i + 1))
     if [ "$i" -gt 50 ]; then
-        echo "run: tether-sim did not start" >&2
+        echo "run: $mcu did not start" >&2
         exit 1
     fi
     sleep 0.1
 done
 
 cat <<MSG
-run: tether-sim (pid $sim) is the MCU on $dir/tty
+run: $mcu (pid $sim) is the MCU on $dir/tty
 run: ask tetherd with tetherctl, e.g.
        $build/tetherctl --socket $dir/tetherd.sock status
        $build/tetherctl --socket $dir/tetherd.sock watch --topics heap,alerts

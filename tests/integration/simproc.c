@@ -115,6 +115,29 @@ int simproc_start(struct simproc *s, const char *const *args)
     return tcsetattr(s->tty, TCSANOW, &tio);
 }
 
+int simproc_start_prog(struct simproc *s, const char *path,
+                       const char *const *args, int err_fd)
+{
+    struct termios tio;
+    int pipefd[2];
+
+    memset(s, 0, sizeof(*s));
+    s->tty = -1;
+    frame_rx_init(&s->rx, s->rxbuf, sizeof(s->rxbuf));
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
+        return -1;
+    s->pid = simproc_spawn(path, args, NULL, pipefd[1], err_fd);
+    close(pipefd[1]);
+    s->out = pipefd[0];
+    if (s->pid < 0 || read_line(s->out, s->pty, sizeof(s->pty), 5000) != 0)
+        return -1;
+    s->tty = open(s->pty, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (s->tty < 0 || tcgetattr(s->tty, &tio) != 0)
+        return -1;
+    cfmakeraw(&tio);
+    return tcsetattr(s->tty, TCSANOW, &tio);
+}
+
 int simproc_next(struct simproc *s, struct frame *f, int timeout_ms)
 {
     int64_t end = simproc_now_ms() + timeout_ms;

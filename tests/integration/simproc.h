@@ -27,6 +27,12 @@ struct simproc {
  * arguments and opens the pty it prints.  Returns 0 or -1. */
 int simproc_start(struct simproc *s, const char *const *args);
 
+/* Like simproc_start(), for any program that prints its pty's path on the
+ * first line of stdout (scripts/qemu.sh too): runs path with args, its
+ * stderr to err_fd (unchanged if < 0).  Returns 0 or -1. */
+int simproc_start_prog(struct simproc *s, const char *path,
+                       const char *const *args, int err_fd);
+
 /* Waits up to timeout_ms for the next good frame; returns 1 with *f set
  * (payload valid until the next call), or 0 on timeout or end of link. */
 int simproc_next(struct simproc *s, struct frame *f, int timeout_ms);
