@@ -81,7 +81,8 @@ enum msg_nack_code {
 #define MSG_CAP_HEAP     0x0002u
 #define MSG_CAP_SCENARIO 0x0004u
 #define MSG_CAP_LOG      0x0008u
-#define MSG_CAP_UPDATE   0x0010u
+#define MSG_CAP_UPDATE   0x0010u /* takes UPD_* (proto/update.h) */
+#define MSG_CAP_TESTING  0x0020u /* the running image is on test */
 
 /* ---- Messages and their payload sizes ---- */
 #define MSG_HELLO_LEN 30u

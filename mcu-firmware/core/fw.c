@@ -8,6 +8,7 @@
 
 #include "fifo.h"
 #include "frame.h"
+#include "fwupdate.h"
 #include "heap.h"
 #include "msg.h"
 #include "port.h"
@@ -20,6 +21,14 @@
     (ADC_PAYLOAD_MAX > CTRL_PAYLOAD_MAX ? ADC_PAYLOAD_MAX : CTRL_PAYLOAD_MAX)
 #define POLL_SLEEP_MAX_US  100000u
 #define HEAP_PERIOD_MIN_MS 10u
+
+/* FW_TEST_MUTE=1 builds a test image that boots, says HELLO, answers
+ * every command, and never sends telemetry (ADC, HEAP, STATS): the image
+ * that fails the daemon's health gate after an update (docs/UPDATE.md),
+ * so that the revert can be tested.  This is its only effect. */
+#ifndef FW_TEST_MUTE
+#define FW_TEST_MUTE 0
+#endif
 
 _Static_assert(PORT_ADC_VALUES_MAX <= MSG_ADC_VALUES_MAX,
                "an ADC batch must fit one frame");
@@ -60,6 +69,7 @@ static struct {
     uint16_t tx_seq;
     uint8_t reset_cause;
     bool reboot;
+    bool quiet; /* telemetry paused: an update holds the line */
 } fw;
 
 /* ---- Transmission ---- */
@@ -144,7 +154,8 @@ static void send_hello(void)
         .reset_cause = fw.reset_cause,
         .adc_bits = PORT_ADC_BITS,
         .adc_channels = fw.opt.channels,
-        .caps = MSG_CAP_ADC | MSG_CAP_HEAP | MSG_CAP_SCENARIO | MSG_CAP_LOG,
+        .caps = (uint16_t)(MSG_CAP_ADC | MSG_CAP_HEAP | MSG_CAP_SCENARIO |
+                           MSG_CAP_LOG | fwupdate_caps()),
         .fw_version = FW_VERSION,
         .build_id = FW_BUILD_ID,
         .heap_total = fw.heap.st.total,
@@ -341,8 +352,7 @@ static void handle(const struct frame *f, uint32_t now)
         return;
     case MSG_REBOOT:
         reply(f, 0);
-        fw.reboot = true;
-        fw.reboot_by_us = now + FW_REBOOT_DRAIN_US;
+        fw_reboot();
         return;
     case MSG_SET_SCENARIO:
         err = set_scenario(f);
@@ -352,7 +362,7 @@ static void handle(const struct frame *f, uint32_t now)
         return;
     default:
         if (f->type >= MSG_UPDATE_FIRST && f->type <= MSG_UPDATE_LAST)
-            reply(f, MSG_NACK_UNSUPPORTED);
+            fwupdate_handle(f);
         else
             reply(f, MSG_NACK_UNKNOWN_TYPE);
         return;
@@ -360,6 +370,20 @@ static void handle(const struct frame *f, uint32_t now)
 }
 
 /* ---- Entry points ---- */
+
+bool fw_send_reply(uint8_t type, const uint8_t *p, size_t len)
+{
+    if (try_send(type, p, len, ROOM_REPLY))
+        return true;
+    fw.tx_dropped++;
+    return false;
+}
+
+void fw_reboot(void)
+{
+    fw.reboot = true;
+    fw.reboot_by_us = port_time_us() + FW_REBOOT_DRAIN_US;
+}
 
 void fw_defaults(struct fw_options *o)
 {
@@ -390,6 +414,7 @@ void fw_init(const struct fw_options *o)
     fw.next_tick_us = now + SCENARIO_TICK_US;
     fw.next_report_us = now + (uint32_t)o->heap_period_ms * 1000u;
     fw.reports_due = 0;
+    fwupdate_init(); /* before HELLO, whose caps say what it found */
 
     /* A delimiter first: whatever the line carried before the reset ends
      * there, and HELLO starts clean. */
@@ -427,6 +452,24 @@ static void note_heap_failures(void)
     send_log(4, text, n);
 }
 
+/* Telemetry stops while an update holds the line (and always in a mute
+ * test build).  When it resumes, sampling and reports restart on a fresh
+ * grid at the present: the pause is a gap, not a backlog of late scans. */
+static bool quiet(uint32_t now)
+{
+    bool q = FW_TEST_MUTE || fwupdate_busy();
+
+    if (q == fw.quiet)
+        return q;
+    fw.quiet = q;
+    fw.reports_due = 0;
+    if (!q) {
+        sampler_set_rate(&fw.samp, fw.opt.rate_hz, now);
+        fw.next_report_us = now + (uint32_t)fw.opt.heap_period_ms * 1000u;
+    }
+    return q;
+}
+
 static uint32_t until(uint32_t when, uint32_t now)
 {
     int32_t d = (int32_t)(when - now);
@@ -441,6 +484,7 @@ uint32_t fw_poll(void)
     struct frame f;
     uint8_t byte;
     size_t n;
+    bool q;
 
     fw.uptime_frac_us += now - fw.last_us;
     fw.last_us = now;
@@ -450,17 +494,20 @@ uint32_t fw_poll(void)
     while (fifo_get(&fw.rxq, &byte))
         if (frame_rx_push(&fw.rx, byte, &f) == FRAME_RX_OK)
             handle(&f, now);
+    q = quiet(now);
 
-    while ((n = sampler_poll(&fw.samp, now)) > 0)
+    while (!q && (n = sampler_poll(&fw.samp, now)) > 0)
         send_batch(n);
 
     while ((int32_t)(now - fw.next_tick_us) >= 0) {
         scenario_tick(&fw.scen);
         fw.next_tick_us += SCENARIO_TICK_US;
     }
-    note_heap_failures();
+    if (!q)
+        note_heap_failures();
 
-    if (fw.opt.heap_period_ms != 0 && (int32_t)(now - fw.next_report_us) >= 0) {
+    if (!q && fw.opt.heap_period_ms != 0 &&
+        (int32_t)(now - fw.next_report_us) >= 0) {
         uint32_t period = (uint32_t)fw.opt.heap_period_ms * 1000u;
 
         /* On a fixed grid, so reports do not drift by the loop's delay;
@@ -479,10 +526,11 @@ uint32_t fw_poll(void)
 
     port_watchdog_kick();
 
-    sleep = sampler_wait_us(&fw.samp, now);
+    sleep = q ? UINT32_MAX : sampler_wait_us(&fw.samp, now);
     if (until(fw.next_tick_us, now) < sleep)
         sleep = until(fw.next_tick_us, now);
-    if (fw.opt.heap_period_ms != 0 && until(fw.next_report_us, now) < sleep)
+    if (!q && fw.opt.heap_period_ms != 0 &&
+        until(fw.next_report_us, now) < sleep)
         sleep = until(fw.next_report_us, now);
     if ((fw.reboot || fw.reports_due != 0) && sleep > REPORT_WAIT_US)
         sleep = REPORT_WAIT_US;

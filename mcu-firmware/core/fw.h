@@ -12,11 +12,21 @@
 #ifndef TETHER_FW_H
 #define TETHER_FW_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+/* Test builds of other versions pass these with -D (the Makefile's
+ * sim-v2 and sim-mute). */
+#ifndef FW_VERSION_MAJOR
 #define FW_VERSION_MAJOR 0u
+#endif
+#ifndef FW_VERSION_MINOR
 #define FW_VERSION_MINOR 1u
+#endif
+#ifndef FW_VERSION_PATCH
 #define FW_VERSION_PATCH 0u
+#endif
 /* 0x00MMmmpp.  The shifts are done in 32 bits: int may be 16 bits wide. */
 #define FW_VERSION                                                             \
     (((uint32_t)FW_VERSION_MAJOR << 16) | ((uint32_t)FW_VERSION_MINOR << 8) |  \
@@ -25,7 +35,7 @@
 #define FW_BUILD_ID 0u /* the build passes the source revision */
 #endif
 
-#define FW_REPLY_RESERVE   64u /* TX bytes reports leave free for replies */
+#define FW_REPLY_RESERVE   64u     /* TX bytes reports leave free for replies */
 #define FW_REBOOT_DRAIN_US 200000u /* longest wait to send the REBOOT ACK */
 
 /* Start-up settings; fw_defaults() fills them, a port may change them. */
@@ -51,6 +61,17 @@ uint32_t fw_poll(void);
 
 /* Receive interrupt entry: one byte from the UART.  Interrupt context. */
 void fw_uart_rx(uint8_t byte);
+
+/* Queues a reply frame (ACK, NACK, PONG, UPD_STATUS) with the core's
+ * sequence numbers; false when the TX FIFO has no room (the frame is then
+ * dropped and counted in STATS tx_dropped).  For the update handler
+ * (fwupdate.h).  Loop context. */
+bool fw_send_reply(uint8_t type, const uint8_t *payload, size_t len);
+
+/* Resets the MCU (port_reset()) once the frames queued so far have gone
+ * out, or FW_REBOOT_DRAIN_US from now at the latest, as REBOOT does.  For
+ * the update handler's UPD_BOOT.  Loop context. */
+void fw_reboot(void);
 
 /* Transmit interrupt entry: the next byte to send, or -1 when the FIFO is
  * empty.  Interrupt context. */

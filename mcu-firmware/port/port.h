@@ -39,4 +39,37 @@ void port_watchdog_kick(void);
 uint32_t port_irq_save(void);
 void port_irq_restore(uint32_t state);
 
+/* ---- Update storage: only ports that build mcu-firmware/update/ ----
+ * Two slots of PORT_SLOT_SIZE bytes (port_config.h) and one boot record
+ * (update/boot.h).  Loop context (or the bootloader's, before the core
+ * starts); each call may block for as long as the medium needs (a flash
+ * page erase), which the caller allows for.  A port may buffer written
+ * bytes up to its medium's write unit; a read programs what is buffered
+ * first (padding the unit with the erased value), so what a read returns
+ * is what the medium holds and what the bootloader will find. */
+struct boot_record;
+struct image_hdr;
+
+#define PORT_ENOSTORAGE -2 /* port_boot_load: no update storage this run */
+
+/* Makes the first len bytes of slot 0 or 1 ready to be written from
+ * offset 0 (len <= PORT_SLOT_SIZE).  0, or -1. */
+int port_slot_erase(uint8_t slot, uint32_t len);
+/* Writes n bytes at off (written in order, each byte once since the
+ * erase).  0, or -1 on a write error or a range outside the slot. */
+int port_slot_write(uint8_t slot, uint32_t off, const uint8_t *p, uint16_t n);
+/* Reads n bytes at off.  0, or -1. */
+int port_slot_read(uint8_t slot, uint32_t off, uint8_t *p, uint16_t n);
+/* Loads the boot record: 0; -1 when none is stored (the caller then
+ * starts a fresh one); PORT_ENOSTORAGE when this board has no update
+ * storage in this run (tether-sim without --flash): updates are then
+ * refused.  Validity is checked by the caller (boot_record_valid()). */
+int port_boot_load(struct boot_record *r);
+/* Stores the whole record so that it survives a reset.  0, or -1. */
+int port_boot_store(const struct boot_record *r);
+/* 0 if an image with this header can run from a slot of this board
+ * (flags, load_addr and entry; board and size are checked by the caller),
+ * else -1. */
+int port_image_check(const struct image_hdr *h);
+
 #endif

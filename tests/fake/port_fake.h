@@ -3,8 +3,10 @@
 #define TETHER_PORT_FAKE_H
 
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "boot.h"
 #include "port.h"
 
 struct port_fake {
@@ -15,6 +17,21 @@ struct port_fake {
     unsigned kicks;
     unsigned watchdog_kicks;
     uint32_t irq_depth;
+
+    /* Update storage: in-memory slots and boot record.  Off (zeroed), the
+     * board has none (port_boot_load() says PORT_ENOSTORAGE). */
+    bool flash;
+    bool has_record;        /* rec holds a stored record */
+    struct boot_record rec; /* as last stored */
+    uint8_t slot[BOOT_SLOTS][PORT_SLOT_SIZE];
+    uint32_t erased[BOOT_SLOTS];  /* bytes made writable by the erase */
+    uint32_t written[BOOT_SLOTS]; /* bytes written since the erase */
+    unsigned erases, writes, stores;
+    unsigned misuses; /* writes out of order or past the erase: a bug */
+    /* Injected faults: each makes every such call fail while set. */
+    bool fail_erase, fail_write, fail_read, fail_store;
+    /* Flips bit 0 of slot byte flip_at + 1 as it is written (0: none). */
+    uint32_t flip_at_plus1;
 };
 
 extern struct port_fake port_fake;

@@ -13,5 +13,9 @@ Suite *scenario_suite(void);
 Suite *fifo_suite(void);
 Suite *sampler_suite(void);
 Suite *fw_suite(void);
+Suite *sha256_suite(void);
+Suite *update_suite(void);
+Suite *boot_suite(void);
+Suite *fwupdate_suite(void);
 
 #endif

@@ -17,6 +17,10 @@ int main(void)
     srunner_add_suite(sr, fifo_suite());
     srunner_add_suite(sr, sampler_suite());
     srunner_add_suite(sr, fw_suite());
+    srunner_add_suite(sr, sha256_suite());
+    srunner_add_suite(sr, update_suite());
+    srunner_add_suite(sr, boot_suite());
+    srunner_add_suite(sr, fwupdate_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -9,4 +9,7 @@ FW_CFLAGS_atmega328p := -std=c11 $(WARN) -Os -g -mmcu=atmega328p \
 FW_LDFLAGS_atmega328p = -Wl,--gc-sections \
     -Wl,-Map=$(BUILD)/fw/atmega328p/tether-fw.map
 FW_LIBS_atmega328p :=
-FW_SRC_atmega328p := mcu-firmware/port/atmega328p/port_atmega328p.c
+# No firmware update on an Uno (avrdude and its bootloader do that): the
+# update handler that answers NACK unsupported.
+FW_SRC_atmega328p := mcu-firmware/port/atmega328p/port_atmega328p.c \
+    mcu-firmware/update/fwupdate_none.c

@@ -14,7 +14,7 @@
 #include "wave.h"
 
 static struct {
-    jmp_buf *reset_to;
+    sigjmp_buf *reset_to;
     struct wave wave;
     uint64_t start_ns;
     uint32_t offset_us;
@@ -30,12 +30,13 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void port_host_init(jmp_buf *reset_to, uint32_t seed, uint32_t clock_offset_us)
+void port_host_init(sigjmp_buf *reset_to, uint32_t seed,
+                    uint32_t clock_offset_us, uint8_t cause)
 {
     host.reset_to = reset_to;
     host.start_ns = mono_ns();
     host.offset_us = clock_offset_us;
-    host.cause = MSG_RESET_POWER_ON;
+    host.cause = cause;
     wave_init(&host.wave, PORT_ADC_BITS, seed);
     host.last_kick_us = port_time_us();
 }
@@ -76,7 +77,7 @@ uint8_t port_reset_cause(void)
 _Noreturn void port_reset(void)
 {
     host.cause = MSG_RESET_SOFTWARE;
-    longjmp(*host.reset_to, 1);
+    siglongjmp(*host.reset_to, 1);
 }
 
 void port_watchdog_kick(void)

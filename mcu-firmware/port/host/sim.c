@@ -9,7 +9,23 @@
  * receivers can be tested against line noise.  SIGINT or SIGTERM end it.
  *
  * The sim keeps its own descriptor to the slave side open, so a reader may
- * come and go without the link collapsing, as with a real wire. */
+ * come and go without the link collapsing, as with a real wire.  Input is
+ * paced like output under --baud: a UART delivers no faster than its line.
+ *
+ * With --flash DIR the sim has update storage (port_flash.c) and a
+ * bootloader.  The binary the user starts is the factory image.  At start
+ * and at every reset the bootloader logic of mcu-firmware/update/boot.c
+ * chooses an image and checks its hash; an image other than the one this
+ * process is gets exec()ed in place of it: a slot's file, which holds a
+ * tether-sim executable, or the factory binary again.  The new program
+ * keeps the pid, the pty (its master's descriptor is passed with the
+ * internal option --pty-fd) and every user option, so whoever holds the
+ * link sees only a reset and a new HELLO.  Internal options (--pty-fd,
+ * --image, --reset-cause, --factory) are for that hand-over only.
+ *
+ * A hang inside the core is caught: a SIGALRM watchdog resets it after
+ * PORT_WATCHDOG_MS without a kick, as the MCU's would.  A crash of the
+ * process ends the sim; there is no power supply to cycle it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -21,9 +37,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "boot.h"
 #include "fw.h"
 #include "msg.h"
 #include "port.h"
@@ -31,20 +49,35 @@
 #include "prng.h"
 #include "scenario.h"
 
-#define OUT_MAX        512u /* bytes staged for one write() */
-#define IN_MAX         256u /* bytes taken per read() */
-#define PACE_BURST_MIN 64u  /* token bucket depth, bytes (a UART FIFO) */
-#define GARBAGE_ODDS   8u   /* one frame gap in this many gets garbage */
-#define GARBAGE_MAX    32u  /* longest garbage burst */
+#define OUT_MAX          512u    /* bytes staged for one write() */
+#define IN_MAX           256u    /* bytes taken per read() */
+#define PACE_BURST_MIN   64u     /* token bucket depth, bytes (a UART FIFO) */
+#define GARBAGE_ODDS     8u      /* one frame gap in this many gets garbage */
+#define GARBAGE_MAX      32u     /* longest garbage burst */
+#define ARGS_MAX         64u     /* arguments handed to the next image */
+#define WATCHDOG_TICK_US 100000u /* how often the SIGALRM watchdog looks */
 
 struct options {
     struct fw_options fw;
     const char *link;
-    uint32_t baud;      /* 0: unpaced */
-    uint32_t noise_ppm; /* per bit */
-    uint32_t drop_ppm;  /* per byte */
+    const char *flash;   /* --flash DIR: update storage, or NULL */
+    const char *factory; /* internal: the factory image's executable */
+    uint32_t baud;       /* 0: unpaced */
+    uint32_t noise_ppm;  /* per bit */
+    uint32_t drop_ppm;   /* per byte */
     uint32_t clock_offset_us;
+    uint32_t flip_byte; /* --flip-update-byte N, when flip is set */
     int garbage;
+    int flip;
+    int pty_fd;    /* internal: the pty master inherited, or -1 */
+    uint8_t image; /* internal: which image this process is */
+    uint8_t cause; /* internal: the reset that started this image */
+};
+
+/* Pacing at the line's byte rate: a token bucket in micro-bytes. */
+struct pacer {
+    uint64_t tokens_ub;
+    uint32_t last_us;
 };
 
 static struct {
@@ -52,14 +85,17 @@ static struct {
     int slave; /* held open so readers may come and go */
     uint8_t out[OUT_MAX + GARBAGE_MAX];
     size_t out_len;
-    uint64_t tokens_ub; /* pacing tokens in micro-bytes */
-    uint32_t last_pace_us;
+    struct pacer tx, rx;
     uint32_t rng; /* fault injection, apart from the core's */
     uint64_t sent, dropped, flipped, garbage;
+    int argc;             /* the command line as given, for the */
+    char *argv[ARGS_MAX]; /* next image */
+    char self[PATH_MAX];  /* the factory image's executable */
 } sim;
 
-static jmp_buf reset_env;
+static sigjmp_buf reset_env;
 static volatile sig_atomic_t stop;
+static volatile sig_atomic_t in_core; /* fw_init() or fw_poll() runs */
 
 static void on_signal(int sig)
 {
@@ -88,6 +124,10 @@ static void usage(FILE *to)
             "N/1e6\n"
             "  --garbage          random bursts between frames\n"
             "  --clock-offset US  start the MCU clock at US microseconds\n"
+            "  --flash DIR        update slots and boot record in DIR; the\n"
+            "                     sim takes firmware updates (docs/UPDATE.md)\n"
+            "  --flip-update-byte N  flip bit 0 of body byte N of every\n"
+            "                     upload as it is stored\n"
             "The pty path is printed on the first line of stdout.\n",
             PORT_ADC_CHANNELS_MAX, SCENARIO_LEAK_DEFAULT);
 }
@@ -142,6 +182,12 @@ static int parse_args(int argc, char **argv, struct options *o)
         O_DROP,
         O_GARBAGE,
         O_CLOCK,
+        O_FLASH,
+        O_FLIP,
+        O_PTY_FD,
+        O_IMAGE,
+        O_CAUSE,
+        O_FACTORY,
         O_HELP
     };
     static const struct option longs[] = {
@@ -157,6 +203,12 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"drop-ppm", required_argument, NULL, O_DROP},
         {"garbage", no_argument, NULL, O_GARBAGE},
         {"clock-offset", required_argument, NULL, O_CLOCK},
+        {"flash", required_argument, NULL, O_FLASH},
+        {"flip-update-byte", required_argument, NULL, O_FLIP},
+        {"pty-fd", required_argument, NULL, O_PTY_FD},
+        {"image", required_argument, NULL, O_IMAGE},
+        {"reset-cause", required_argument, NULL, O_CAUSE},
+        {"factory", required_argument, NULL, O_FACTORY},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -165,6 +217,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 
     memset(o, 0, sizeof(*o));
     fw_defaults(&o->fw);
+    o->pty_fd = -1;
+    o->image = BOOT_FACTORY;
+    o->cause = MSG_RESET_POWER_ON;
     while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
         switch (c) {
         case O_LINK:
@@ -226,6 +281,33 @@ static int parse_args(int argc, char **argv, struct options *o)
                           &o->clock_offset_us) != 0)
                 return -1;
             break;
+        case O_FLASH:
+            o->flash = optarg;
+            break;
+        case O_FLIP:
+            if (parse_u32("--flip-update-byte", optarg, 0, PORT_SLOT_SIZE - 1u,
+                          &o->flip_byte) != 0)
+                return -1;
+            o->flip = 1;
+            break;
+        case O_PTY_FD:
+            if (parse_u32("--pty-fd", optarg, 3, INT_MAX, &v) != 0)
+                return -1;
+            o->pty_fd = (int)v;
+            break;
+        case O_IMAGE:
+            if (parse_u32("--image", optarg, 0, BOOT_FACTORY, &v) != 0)
+                return -1;
+            o->image = (uint8_t)v;
+            break;
+        case O_CAUSE:
+            if (parse_u32("--reset-cause", optarg, 0, MSG_RESET_FAULT, &v) != 0)
+                return -1;
+            o->cause = (uint8_t)v;
+            break;
+        case O_FACTORY:
+            o->factory = optarg;
+            break;
         case O_HELP:
             usage(stdout);
             exit(0);
@@ -238,19 +320,39 @@ static int parse_args(int argc, char **argv, struct options *o)
         fprintf(stderr, "tether-sim: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    if (o->image != BOOT_FACTORY && o->image >= BOOT_SLOTS) {
+        fprintf(stderr, "tether-sim: --image must be 0, 1 or 255\n");
+        return -1;
+    }
+    if ((o->pty_fd >= 0 || o->image != BOOT_FACTORY) && o->flash == NULL) {
+        fprintf(stderr, "tether-sim: --pty-fd and --image need --flash\n");
+        return -1;
+    }
     return 0;
 }
 
-static int open_pty(const char *link, char *name, size_t name_len)
+/* Opens a new pty, or adopts the one the previous image handed over
+ * (inherited: its link is already in place). */
+static int open_pty(const struct options *o, char *name, size_t name_len)
 {
+    const char *link = o->pty_fd >= 0 ? NULL : o->link;
     struct termios tio;
     const char *path;
 
-    sim.master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (sim.master < 0 || grantpt(sim.master) != 0 ||
-        unlockpt(sim.master) != 0 || (path = ptsname(sim.master)) == NULL) {
-        perror("tether-sim: pseudo-terminal");
-        return -1;
+    if (o->pty_fd >= 0) {
+        sim.master = o->pty_fd;
+        if (fcntl(sim.master, F_SETFD, FD_CLOEXEC) != 0 ||
+            (path = ptsname(sim.master)) == NULL) {
+            perror("tether-sim: inherited pseudo-terminal");
+            return -1;
+        }
+    } else {
+        sim.master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (sim.master < 0 || grantpt(sim.master) != 0 ||
+            unlockpt(sim.master) != 0 || (path = ptsname(sim.master)) == NULL) {
+            perror("tether-sim: pseudo-terminal");
+            return -1;
+        }
     }
     snprintf(name, name_len, "%s", path);
     sim.slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -306,8 +408,9 @@ static void line_put(const struct options *o, uint8_t byte)
     }
 }
 
-/* Bytes the line may carry now; UINT32_MAX when unpaced. */
-static uint32_t pace_budget(const struct options *o)
+/* Bytes the line may carry now in one direction; UINT32_MAX when
+ * unpaced. */
+static uint32_t pace_budget(const struct options *o, struct pacer *p)
 {
     uint32_t now = port_time_us();
     uint64_t cap =
@@ -317,18 +420,29 @@ static uint32_t pace_budget(const struct options *o)
 
     if (o->baud == 0)
         return UINT32_MAX;
-    sim.tokens_ub += (uint64_t)(now - sim.last_pace_us) * (o->baud / 10u);
-    sim.last_pace_us = now;
-    if (sim.tokens_ub > cap)
-        sim.tokens_ub = cap;
-    return (uint32_t)(sim.tokens_ub / 1000000u);
+    p->tokens_ub += (uint64_t)(now - p->last_us) * (o->baud / 10u);
+    p->last_us = now;
+    if (p->tokens_ub > cap)
+        p->tokens_ub = cap;
+    return (uint32_t)(p->tokens_ub / 1000000u);
+}
+
+/* When pacing next allows a byte: lowers *timeout_us to that. */
+static void pace_wait(const struct options *o, uint32_t *timeout_us)
+{
+    uint32_t wait = (uint32_t)(10000000ull / o->baud) + 1u;
+
+    if (wait < 1000u)
+        wait = 1000u; /* refill in ~1 ms steps, not per byte */
+    if (wait < *timeout_us)
+        *timeout_us = wait;
 }
 
 /* Moves bytes from the core to the pty.  Returns the poll events to wait
  * for and lowers *timeout_us to when pacing allows the next byte. */
 static short pump_tx(const struct options *o, uint32_t *timeout_us)
 {
-    uint32_t budget = pace_budget(o);
+    uint32_t budget = pace_budget(o, &sim.tx);
     ssize_t n;
     int b;
 
@@ -337,7 +451,7 @@ static short pump_tx(const struct options *o, uint32_t *timeout_us)
         line_put(o, (uint8_t)b);
         budget--;
         if (o->baud)
-            sim.tokens_ub -= 1000000u;
+            sim.tx.tokens_ub -= 1000000u;
     }
     if (sim.out_len > 0) {
         n = write(sim.master, sim.out, sim.out_len);
@@ -349,24 +463,153 @@ static short pump_tx(const struct options *o, uint32_t *timeout_us)
     }
     if (sim.out_len > 0)
         return POLLOUT; /* the reader is behind: wait for room */
-    if (o->baud != 0 && budget == 0) {
-        uint32_t wait = (uint32_t)(10000000ull / o->baud) + 1u;
-
-        if (wait < 1000u)
-            wait = 1000u; /* refill in ~1 ms steps, not per byte */
-        if (wait < *timeout_us)
-            *timeout_us = wait;
-    }
+    if (o->baud != 0 && budget == 0)
+        pace_wait(o, timeout_us);
     return 0;
 }
 
-static void pump_rx(void)
+/* The poll events for input: POLLIN while pacing lets a byte in, else
+ * none, with *timeout_us lowered to when it will. */
+static short rx_events(const struct options *o, uint32_t *timeout_us)
+{
+    if (pace_budget(o, &sim.rx) > 0)
+        return POLLIN;
+    pace_wait(o, timeout_us);
+    return 0;
+}
+
+static void pump_rx(const struct options *o)
 {
     uint8_t in[IN_MAX];
-    ssize_t n = read(sim.master, in, sizeof(in));
+    uint32_t budget = pace_budget(o, &sim.rx);
+    ssize_t n = read(sim.master, in, budget < IN_MAX ? budget : IN_MAX);
 
     for (ssize_t i = 0; i < n; i++)
         fw_uart_rx(in[i]);
+    if (o->baud != 0 && n > 0)
+        sim.rx.tokens_ub -= (uint64_t)n * 1000000u;
+}
+
+/* ---- The bootloader (--flash) ---- */
+
+/* True for the internal options the bootloader sets for the next image,
+ * with *skip the number of arguments that make up this one. */
+static bool internal_option(const char *arg, int *skip)
+{
+    static const char *const names[] = {"--pty-fd", "--image", "--reset-cause",
+                                        "--factory"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        size_t len = strlen(names[i]);
+
+        if (strncmp(arg, names[i], len) != 0)
+            continue;
+        if (arg[len] == '\0' || arg[len] == '=') {
+            *skip = arg[len] == '\0' ? 2 : 1;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Replaces this process with image img, handing over the pty.  Returns
+ * only if the exec failed. */
+static void exec_image(uint8_t img)
+{
+    char path[PATH_MAX], fd[16], image[8], cause[8];
+    char *argv[ARGS_MAX + 10];
+    int n = 0, skip;
+    struct itimerval off;
+
+    if (img == BOOT_FACTORY)
+        snprintf(path, sizeof(path), "%s", sim.self);
+    else if (port_host_slot_path(img, path, sizeof(path)) != 0)
+        return;
+    argv[n++] = path;
+    for (int i = 1; i < sim.argc; i += skip) {
+        skip = 1;
+        if (!internal_option(sim.argv[i], &skip))
+            argv[n++] = sim.argv[i];
+    }
+    snprintf(fd, sizeof(fd), "%d", sim.master);
+    snprintf(image, sizeof(image), "%u", (unsigned)img);
+    snprintf(cause, sizeof(cause), "%u", (unsigned)port_reset_cause());
+    argv[n++] = "--pty-fd";
+    argv[n++] = fd;
+    argv[n++] = "--image";
+    argv[n++] = image;
+    argv[n++] = "--reset-cause";
+    argv[n++] = cause;
+    argv[n++] = "--factory";
+    argv[n++] = sim.self;
+    argv[n] = NULL;
+
+    /* What the UART had queued goes out if the line takes it now. */
+    if (sim.out_len > 0)
+        (void)write(sim.master, sim.out, sim.out_len);
+    sim.out_len = 0;
+    /* Timers survive exec: the watchdog must not fire in the new image
+     * before it installs its handler. */
+    memset(&off, 0, sizeof(off));
+    setitimer(ITIMER_REAL, &off, NULL);
+    port_host_flash_close();
+    close(sim.slave);
+    fcntl(sim.master, F_SETFD, 0);
+    execv(path, argv);
+    fprintf(stderr, "tether-sim: cannot start image %u (%s): %s\n",
+            (unsigned)img, path, strerror(errno));
+    fcntl(sim.master, F_SETFD, FD_CLOEXEC);
+    sim.slave = open(ptsname(sim.master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+}
+
+/* The bootloader at start and at every reset: chooses an image with the
+ * portable logic and starts it, here in place when this process already
+ * is that image, else by exec.  A slot that cannot be started counts as a
+ * failed boot of it.  Returns 0 to run the core here, -1 if no image can
+ * be started at all. */
+static int boot(const struct options *o)
+{
+    for (;;) {
+        struct boot_record r;
+        uint8_t img = boot_select(&r);
+
+        if (img == o->image)
+            return 0;
+        exec_image(img);
+        if (img == BOOT_FACTORY)
+            return -1;
+        (void)boot_failed(&r, img);
+        boot_record_seal(&r);
+        if (port_boot_store(&r) != 0)
+            return -1;
+    }
+}
+
+/* ---- The watchdog ---- */
+
+/* SIGALRM every WATCHDOG_TICK_US: a core that has not kicked the watchdog
+ * for PORT_WATCHDOG_MS is reset from wherever it hangs in the core, as the
+ * MCU's watchdog would.  Only from the core: the sim's own bookkeeping
+ * (what it has written to the pty) must not be cut in the middle, so a
+ * lapse outside the core (a stopped process, a slow disk) is left to the
+ * loop's check, at a point where nothing is half done. */
+static void on_alarm(int sig)
+{
+    (void)sig;
+    if (in_core && port_host_watchdog_expired())
+        siglongjmp(reset_env, 1);
+}
+
+static void watchdog_start(void)
+{
+    struct itimerval it = {{0, WATCHDOG_TICK_US}, {0, WATCHDOG_TICK_US}};
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, NULL);
+    setitimer(ITIMER_REAL, &it, NULL);
 }
 
 static int run(const struct options *o)
@@ -381,18 +624,32 @@ static int run(const struct options *o)
     sigdelset(&waitmask, SIGINT);
     sigdelset(&waitmask, SIGTERM);
 
-    if (setjmp(reset_env) != 0)
-        sim.out_len = 0; /* a reset loses what the UART had not sent */
+    if (sigsetjmp(reset_env, 1) != 0) {
+        /* A reset: the watchdog period starts again, the bootloader runs
+         * and may start another image, and what the UART had not sent is
+         * lost. */
+        in_core = 0;
+        port_host_booted();
+        if (o->flash != NULL && boot(o) != 0)
+            return -1;
+        sim.out_len = 0;
+    }
+    in_core = 1;
     fw_init(&o->fw);
     port_host_booted();
+    in_core = 0;
     while (!stop) {
-        uint32_t timeout_us = fw_poll();
+        uint32_t timeout_us;
         struct timespec ts;
 
         if (port_host_watchdog_expired())
-            longjmp(reset_env, 1);
+            siglongjmp(reset_env, 1);
+        in_core = 1;
+        timeout_us = fw_poll();
+        in_core = 0;
         pfd.fd = sim.master;
-        pfd.events = (short)(POLLIN | pump_tx(o, &timeout_us));
+        pfd.events =
+            (short)(rx_events(o, &timeout_us) | pump_tx(o, &timeout_us));
         ts.tv_sec = timeout_us / 1000000u;
         ts.tv_nsec = (long)(timeout_us % 1000000u) * 1000;
         if (ppoll(&pfd, 1, &ts, &waitmask) < 0) {
@@ -402,7 +659,7 @@ static int run(const struct options *o)
             return -1;
         }
         if (pfd.revents & POLLIN)
-            pump_rx();
+            pump_rx(o);
     }
     return 0;
 }
@@ -410,10 +667,20 @@ static int run(const struct options *o)
 int main(int argc, char **argv)
 {
     struct sigaction sa;
+    sigset_t stops;
     struct options o;
     char name[PATH_MAX];
     int ret;
 
+    /* getopt permutes argv: keep the command line as given for the next
+     * image the bootloader starts. */
+    sim.argc = argc < (int)ARGS_MAX ? argc : (int)ARGS_MAX;
+    for (int i = 0; i < sim.argc; i++)
+        sim.argv[i] = argv[i];
+    if (argc > (int)ARGS_MAX) {
+        fprintf(stderr, "tether-sim: more than %u arguments\n", ARGS_MAX);
+        return 2;
+    }
     if (parse_args(argc, argv, &o) != 0)
         return 2;
     memset(&sa, 0, sizeof(sa));
@@ -421,16 +688,43 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* SIGINT and SIGTERM are taken only while the loop waits (run()).  A
+     * stop asked for before then stays pending, across the bootloader's
+     * exec too, which keeps the signal mask. */
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stops, NULL);
 
-    if (open_pty(o.link, name, sizeof(name)) != 0)
+    if (o.flash != NULL && port_host_flash_open(o.flash) != 0)
         return 1;
-    printf("%s\n", name);
-    fflush(stdout);
+    if (o.flip)
+        port_host_flash_flip(o.flip_byte);
+    if (o.factory != NULL) {
+        snprintf(sim.self, sizeof(sim.self), "%s", o.factory);
+    } else {
+        ssize_t n = readlink("/proc/self/exe", sim.self, sizeof(sim.self) - 1);
+
+        sim.self[n > 0 ? n : 0] = '\0';
+    }
+    if (open_pty(&o, name, sizeof(name)) != 0)
+        return 1;
+    if (o.pty_fd < 0) {
+        printf("%s\n", name);
+        fflush(stdout);
+    }
 
     sim.rng = o.fw.seed ^ 0x5eed5eedu;
-    port_host_init(&reset_env, o.fw.seed, o.clock_offset_us);
-    sim.last_pace_us = port_time_us();
-    ret = run(&o);
+    port_host_init(&reset_env, o.fw.seed, o.clock_offset_us, o.cause);
+    sim.tx.last_us = sim.rx.last_us = port_time_us();
+    /* Power-on: the bootloader chooses, unless it already has and this
+     * process is the image it started. */
+    if (o.flash != NULL && o.pty_fd < 0 && boot(&o) != 0)
+        ret = -1;
+    else {
+        watchdog_start();
+        ret = run(&o);
+    }
 
     fprintf(stderr,
             "tether-sim: sent %llu bytes; faults: %llu dropped, %llu bits "

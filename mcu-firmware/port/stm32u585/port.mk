@@ -11,8 +11,11 @@ FW_LDFLAGS_stm32u585 = -nostartfiles -specs=nano.specs \
     -T mcu-firmware/port/stm32u585/stm32u585.ld -Wl,--gc-sections \
     -Wl,-Map=$(BUILD)/fw/stm32u585/tether-fw.map
 FW_LIBS_stm32u585 := -lc -lgcc
+# No firmware update yet (docs/UPDATE.md section 3 has the layout meant
+# for it): the update handler that answers NACK unsupported.
 FW_SRC_stm32u585 := mcu-firmware/port/stm32u585/startup.c \
-    mcu-firmware/port/stm32u585/port_stm32u585.c
+    mcu-firmware/port/stm32u585/port_stm32u585.c \
+    mcu-firmware/update/fwupdate_none.c
 
 # The link also depends on the linker script; the link recipe hands every
 # prerequisite to the compiler, so the script is made a prerequisite of the
