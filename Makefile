@@ -34,6 +34,11 @@ endif
 # ---- Sources ----
 PROTO_SRC := $(wildcard proto/*.c)
 CORE_SRC := $(wildcard mcu-firmware/core/*.c)
+# Firmware update (docs/UPDATE.md): the handler and the boot logic, built by
+# tether-sim, the unit tests and ports that take updates; the others build
+# mcu-firmware/update/fwupdate_none.c (named in their port.mk, or by
+# default: see fw_update below).
+UPDATE_SRC := mcu-firmware/update/boot.c mcu-firmware/update/fwupdate.c
 HOST_PORT_SRC := $(wildcard mcu-firmware/port/host/*.c)
 DUMP_SRC := tools/tether-dump.c
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
@@ -47,16 +52,18 @@ CTL_LIB_SRC := $(filter-out tetherctl/tetherctl.c,$(CTL_SRC))
 CTL_TEST_SRC := $(wildcard tests/tetherctl/*.c)
 
 PROTO_INC := -Iproto
-CORE_INC := $(PROTO_INC) -Imcu-firmware/core -Imcu-firmware/port
+CORE_INC := $(PROTO_INC) -Imcu-firmware/core -Imcu-firmware/port \
+            -Imcu-firmware/update
 HOST_INC := $(CORE_INC) -Imcu-firmware/port/host
 FAKE_INC := $(CORE_INC) -Itests/fake
 
 obj = $(patsubst %.c,$(BUILD)/obj/$(1)/%.o,$(2))
 
 PROTO_OBJ := $(call obj,host,$(PROTO_SRC))
-CORE_HOST_OBJ := $(call obj,host,$(CORE_SRC))
+CORE_HOST_OBJ := $(call obj,host,$(CORE_SRC) $(UPDATE_SRC))
 HOST_PORT_OBJ := $(call obj,host,$(HOST_PORT_SRC))
-CORE_FAKE_OBJ := $(call obj,fake,$(CORE_SRC) tests/fake/port_fake.c)
+CORE_FAKE_OBJ := $(call obj,fake,$(CORE_SRC) $(UPDATE_SRC) \
+                   tests/fake/port_fake.c)
 UNIT_OBJ := $(call obj,fake,$(UNIT_SRC))
 INTEG_OBJ := $(call obj,host,$(INTEG_SRC))
 INTEG_D_OBJ := $(call obj,host,$(INTEG_D_SRC))
@@ -66,7 +73,8 @@ DUMP_OBJ := $(call obj,host,$(DUMP_SRC))
 DAEMON_OBJ := $(call obj,host,$(DAEMON_SRC))
 DAEMON_TEST_BIN := $(patsubst tests/daemon/%.c,$(BUILD)/tests/daemon/%,\
                      $(DAEMON_TEST_SRC))
-ARM_OBJ := $(call obj,arm,$(PROTO_SRC) $(CORE_SRC))
+ARM_OBJ := $(call obj,arm,$(PROTO_SRC) $(CORE_SRC) $(UPDATE_SRC) \
+             mcu-firmware/update/fwupdate_none.c)
 
 PROTO_LIB := $(BUILD)/libtether-proto.a
 DAEMON_LIB := $(BUILD)/libtetherd.a
@@ -85,7 +93,7 @@ TETHERCTL := $(BUILD)/tetherctl
 CTL_TEST := $(BUILD)/tests/tetherctl
 
 .PHONY: all build run run-sim install bench test test-run check-unit check-daemon \
-        check-ctl check-avr \
+        check-ctl check-avr check-qemu check-flash run-qemu \
         check-integration check-wire check-arm check-systemd deps fmt clean
 .DEFAULT_GOAL := all
 
@@ -95,7 +103,7 @@ all: deps
 build: $(PROTO_LIB) $(SIM) $(DUMP) $(UNIT) $(INTEG) $(INTEG_D) $(TETHERD) \
        $(if $(wildcard tests/integration/test_query.c),$(INTEG_Q)) \
        $(if $(CTL_SRC),$(TETHERCTL)) $(if $(CTL_TEST_SRC),$(CTL_TEST)) \
-       $(DAEMON_TEST_BIN) $(FW_ELFS) $(AVR_TEST)
+       $(DAEMON_TEST_BIN) $(FW_ELFS) $(AVR_TEST) $(INTEG_QEMU) $(INTEG_F)
 
 deps:
 	@scripts/deps.sh
@@ -154,6 +162,44 @@ $(BUILD)/tests/daemon/test_%: $(BUILD)/obj/host/tests/daemon/test_%.o \
 $(SIM): $(HOST_PORT_OBJ) $(CORE_HOST_OBJ) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# ---- Firmware update on tether-sim (docs/UPDATE.md) ----
+# Two more simulators from the same sources, each with its own objects, as
+# the images the update tests flash: sim-v2 is version 0.2.0; sim-mute is
+# 0.3.0 and never sends telemetry (FW_TEST_MUTE, core/fw.c), so it fails
+# the daemon's health gate.  integration-update drives tether-sim --flash
+# over its pty with UPD_* requests (check-integration runs it), and with
+# --throughput measures upload speed against the line rate.
+SIM_V2 := $(BUILD)/tests/sim-v2
+SIM_MUTE := $(BUILD)/tests/sim-mute
+SIM_VARIANT_SRC := $(HOST_PORT_SRC) $(CORE_SRC) $(UPDATE_SRC)
+INTEG_U := $(BUILD)/tests/integration-update
+INTEG_U_SRC := tests/integration/test_update.c tests/integration/simproc.c
+
+$(BUILD)/obj/sim-v2/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DFW_BUILD_ID=$(BUILD_ID) -DFW_VERSION_MINOR=2u \
+	    $(HOST_INC) -c $< -o $@
+$(BUILD)/obj/sim-mute/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DFW_BUILD_ID=$(BUILD_ID) -DFW_VERSION_MINOR=3u \
+	    -DFW_TEST_MUTE=1 $(HOST_INC) -c $< -o $@
+$(SIM_V2): $(call obj,sim-v2,$(SIM_VARIANT_SRC)) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(SIM_MUTE): $(call obj,sim-mute,$(SIM_VARIANT_SRC)) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(INTEG_U): $(call obj,host,$(INTEG_U_SRC)) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check)
+
+.PHONY: check-update
+build: $(SIM_V2) $(SIM_MUTE) $(INTEG_U)
+check-integration: check-update
+check-update: $(INTEG_U) $(SIM) $(SIM_V2) $(SIM_MUTE)
+	TETHER_SIM=$(SIM) TETHER_SIM_V2=$(SIM_V2) TETHER_SIM_MUTE=$(SIM_MUTE) \
+	    $(INTEG_U)
+
 $(DUMP): $(DUMP_OBJ) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -205,7 +251,8 @@ check-arm: $(ARM_OBJ)
 	    grep -v -E '<(stdint|stddef|stdbool|string)\.h>' || true); \
 	if [ -n "$$bad" ]; then \
 	    echo "check-arm: proto/ includes more than it may: $$bad"; exit 1; fi
-	@echo "check-arm: proto/ and mcu-firmware/core/ compile freestanding" \
+	@echo "check-arm: proto/, mcu-firmware/core/ and update/ compile" \
+	      "freestanding" \
 	      "for Cortex-M33 ($(words $(ARM_OBJ)) files)"
 
 # ---- Firmware images, one per port ----
@@ -218,8 +265,13 @@ FW_PORTS := $(patsubst mcu-firmware/port/%/port.mk,%,\
               $(wildcard mcu-firmware/port/*/port.mk))
 include $(wildcard mcu-firmware/port/*/port.mk)
 
+# A port whose FW_SRC names no update handler (mcu-firmware/update/) takes
+# no updates: it gets fwupdate_none.c.
+fw_update = $(if $(filter mcu-firmware/update/fwupdate%,$(FW_SRC_$(1))),,\
+              mcu-firmware/update/fwupdate_none.c)
 fw_objs = $(patsubst %,$(BUILD)/fw/$(1)/obj/%.o,\
-            $(basename $(PROTO_SRC) $(CORE_SRC) $(FW_SRC_$(1))))
+            $(basename $(PROTO_SRC) $(CORE_SRC) $(FW_SRC_$(1)) \
+                       $(call fw_update,$(1))))
 fw_elf = $(BUILD)/fw/$(1)/tether-fw.elf
 
 define fw_rules
@@ -273,15 +325,45 @@ check-avr: $(AVR_TEST) $(AVR_FW)
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/avr/lsan.supp:print_suppressions=0 \
 	    TETHER_FW_ATMEGA328P=$(AVR_FW) $(AVR_TEST)
 
+# ---- Firmware update through tetherd and tetherctl (docs/UPDATE.md) ----
+INTEG_F := $(BUILD)/tests/integration-flash
+INTEG_F_SRC := tests/integration/test_flash.c tests/integration/simproc.c
+
+$(INTEG_F): $(call obj,host,$(INTEG_F_SRC)) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check sqlite3 libcjson)
+
+# The OpenOCD of these tests is a stand-in script, not OpenOCD.
+check-flash: $(INTEG_F) $(SIM) $(SIM_V2) $(SIM_MUTE) $(TETHERD) $(TETHERCTL)
+	TETHER_SIM=$(SIM) TETHER_SIM_V2=$(SIM_V2) TETHER_SIM_MUTE=$(SIM_MUTE) \
+	    TETHERD=$(TETHERD) TETHERCTL=$(TETHERCTL) \
+	    TETHER_OPENOCD_STANDIN=tests/integration/openocd-standin.sh $(INTEG_F)
+
+# ---- tetherd against the firmware image in QEMU (mps2-an505) ----
+INTEG_QEMU_SRC := tests/integration/test_qemu.c tests/integration/qemuproc.c \
+                  tests/integration/simproc.c
+INTEG_QEMU := $(BUILD)/tests/integration-qemu
+FW_MPS2 := $(call fw_elf,mps2-an505)
+
+$(INTEG_QEMU): $(call obj,host,$(INTEG_QEMU_SRC)) $(PROTO_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check sqlite3)
+
+check-qemu: $(INTEG_QEMU) $(FW_MPS2) $(FW_RESETS_mps2-an505) $(SIM) \
+            $(TETHERD) $(TETHERCTL)
+	TETHER_FW_MPS2=$(FW_MPS2) TETHER_FW_MPS2_RESETS=$(FW_RESETS_mps2-an505) \
+	TETHER_QEMU_SH=scripts/qemu.sh TETHER_SIM=$(SIM) TETHERD=$(TETHERD) \
+	TETHERCTL=$(TETHERCTL) $(INTEG_QEMU)
+
 # ---- Tests ----
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
 test-run: build check-unit check-daemon check-ctl check-integration \
-          check-wire check-arm check-size check-avr check-systemd
+          check-flash check-qemu check-wire check-arm check-size check-avr check-systemd
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SAN=1 check-unit \
-	    check-daemon check-ctl check-integration check-avr \
-	    AVR_FW=$(call fw_elf,atmega328p)
+	    check-daemon check-ctl check-integration check-flash check-avr \
+	    check-qemu
 	@echo "make test: all tests passed"
 
 check-unit: $(UNIT)
@@ -322,6 +404,11 @@ run: deps
 	@$(MAKE) -s --no-print-directory $(SIM) $(TETHERD) $(TETHERCTL)
 	@scripts/run.sh $(BUILD)
 
+# The main job against the emulated Cortex-M33 instead of the simulator.
+run-qemu: deps
+	@$(MAKE) -s --no-print-directory $(TETHERD) $(TETHERCTL) $(FW_MPS2)
+	@scripts/run.sh $(BUILD) --qemu $(FW_MPS2)
+
 # The simulator alone, its frames decoded (no daemon).
 run-sim: deps
 	@$(MAKE) -s --no-print-directory $(SIM) $(DUMP)
@@ -340,7 +427,8 @@ $(BUILD)/bench/%: $(BUILD)/obj/host/bench/%.o $(DAEMON_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)
 
 bench: deps
-	@$(MAKE) --no-print-directory $(SIM) $(TETHERD) $(BENCH_BIN)
+	@$(MAKE) --no-print-directory $(SIM) $(TETHERD) $(TETHERCTL) $(SIM_V2) \
+	    $(SIM_MUTE) $(INTEG_F) $(BENCH_BIN)
 	bench/bench.sh $(BUILD)
 
 PREFIX ?= /usr/local

@@ -156,6 +156,18 @@ hist_row() {
     echo "| $2 | $(h "$1_points") ($(h "$1_bytes") B; bucket_us $(h "$1_bucket_us"), $(h "$1_rows") rows) | $(h "$1_p50_ms") / **$(h "$1_p99_ms")** ms | $(h "$1_store_ms") ms | $(h "$1_parse_ms") ms | $3 |"
 }
 
+echo "bench: firmware upload through tetherd at 115200 and 921600 baud"
+TETHER_SIM="$build/tether-sim" TETHER_SIM_V2="$build/tests/sim-v2" \
+    TETHER_SIM_MUTE="$build/tests/sim-mute" TETHERD="$build/tetherd" \
+    TETHERCTL="$build/tetherctl" \
+    "$build/tests/integration-flash" --throughput >"$tmp/flash.txt"
+# "115200 baud: ... = 10853 B/s, 94.2% of the line's 11520 B/s (0 chunks ...)"
+up() { awk -v b="$1" -v f="$2" '$1 == b { for (i = 1; i <= NF; i++) {
+    if (f == "rate" && $i == "B/s,") print $(i - 1)
+    if (f == "share" && $(i + 1) == "of") print $i
+    if (f == "resent" && $i == "chunks") print substr($(i - 1), 2) } }' \
+    "$tmp/flash.txt"; }
+
 cat >"$out" <<MD
 # Performance
 
@@ -239,6 +251,21 @@ $(hist_row hour_1000 "One hour of channel 0, $per1000" "")
 $(hist_row month_adc "30 days of channel 0, $per1000" "<= 20 ms")
 $(hist_row month_heap "30 days of the heap, $per1000" "<= 20 ms")
 $(hist_row hour_page "One hour of channel 0, raw: the first page" "")
+
+## Firmware upload
+
+\`tetherctl flash\`'s path without the client: tetherd uploads sim-v2 (a
+tether-sim executable of some 200 KiB) to tether-sim
+\`--flash\` paced at each baud rate in both directions, window 4, full
+242-byte chunks, then verifies, test-boots, runs the health gate and
+confirms. The rate is body bytes over the upload's time (BEGIN to the
+last chunk's answer); the line carries baud / 10 bytes a second. Each
+chunk costs 256 bytes on the wire, so 94.5% is the ceiling.
+
+| baud | upload rate | share of the line | chunks sent again | target |
+|---|---|---|---|---|
+| 115200 | $(up 115200 rate) B/s | **$(up 115200 share)** | $(up 115200 resent) | >= 85% |
+| 921600 | $(up 921600 rate) B/s | **$(up 921600 share)** | $(up 921600 resent) | >= 85% |
 
 Reproduce: \`make bench\`.
 MD

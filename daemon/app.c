@@ -3,10 +3,18 @@
  * teardown in reverse.  See app.h.
  *
  * Shutdown is asynchronous because libuv handles close through callbacks:
- * the link and the alert command runner are closed first (no more input,
- * no more children), and when their last handle has closed the store is
- * flushed and closed and the loop runs out of handles.  A timer bounds the
- * whole stop at APP_STOP_MS. */
+ * the query server, the firmware update, the link and the alert command
+ * runner are closed first (no more input, no more children), and when
+ * their last handle has closed the store is flushed and closed and the
+ * loop runs out of handles.  A timer bounds the whole stop at APP_STOP_MS.
+ *
+ * A firmware update (flash.h) leans on the rest through hooks here: it
+ * pauses storing telemetry (rings, alerts and watchers still get it), and
+ * while it reboots the MCU or lends the port to OpenOCD the resets and
+ * link losses it causes are expected: they are written to the events
+ * table as such instead of raising mcu_reset or link_lost alerts.  A
+ * link_lost held back that way is raised after all if the link is still
+ * down when the update ends. */
 #include "app.h"
 
 #include <errno.h>
@@ -21,6 +29,7 @@
 
 #include "alert.h"
 #include "config.h"
+#include "flash.h"
 #include "link.h"
 #include "log.h"
 #include "msg.h"
@@ -51,7 +60,14 @@ struct app {
     struct alert *alert;
     struct notify *notify;
     struct link *link;
+    struct flash *flash;
     struct query *query;
+    /* The firmware update's effects (see the top of the file). */
+    bool store_paused;
+    uint64_t unstored; /* ADC batches and heap reports not stored */
+    bool expect_reset;
+    bool held_lost; /* a link_lost alert held back while expected */
+    struct alert_event held_lost_ev;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t watchdog;
     uv_timer_t stats_timer;
@@ -104,10 +120,8 @@ static void put_link_stats(struct app *a)
 
 /* ---- Alerts ---- */
 
-static void on_alert(void *ctx, const struct alert_event *ev)
+static void raise_alert(struct app *a, const struct alert_event *ev)
 {
-    struct app *a = ctx;
-
     if (strcmp(ev->state, "cleared") == 0)
         log_info("alert %s cleared: %s", ev->name, ev->message);
     else
@@ -118,6 +132,30 @@ static void on_alert(void *ctx, const struct alert_event *ev)
     (void)notify_run(a->notify, ev);
     if (a->query != NULL)
         query_on_alert(a->query, ev);
+}
+
+static void on_alert(void *ctx, const struct alert_event *ev)
+{
+    struct app *a = ctx;
+    bool planned = ev->kind == ALERT_MCU_RESET || ev->kind == ALERT_LINK_LOST ||
+                   ev->kind == ALERT_LINK_RESTORED;
+
+    if (!a->expect_reset || !planned) {
+        raise_alert(a, ev);
+        return;
+    }
+    if (ev->kind == ALERT_LINK_LOST) {
+        a->held_lost = true;
+        a->held_lost_ev = *ev;
+    } else if (ev->kind == ALERT_LINK_RESTORED && a->held_lost) {
+        a->held_lost = false;
+    } else if (ev->kind == ALERT_LINK_RESTORED) {
+        raise_alert(a, ev); /* its link_lost came before the update */
+        return;
+    }
+    log_info("expected during the firmware update: %s %s: %s", ev->name,
+             ev->state, ev->message);
+    put_event(a, "flash", "expected %s: %s", ev->name, ev->message);
 }
 
 static void alert_config_from(const struct config *c, struct alert_config *ac)
@@ -142,6 +180,8 @@ static void on_state(void *ctx, enum link_state st, const char *why)
     sdnotify_status("link %s (%s)", link_state_name(st), a->cfg.device);
     if (a->query != NULL)
         query_on_link(a->query, st, why);
+    if (a->flash != NULL)
+        flash_on_link(a->flash, st);
 }
 
 static void on_hello(void *ctx, int64_t t_us, const struct msg_hello *h)
@@ -161,6 +201,8 @@ static void on_hello(void *ctx, int64_t t_us, const struct msg_hello *h)
         log_debug("store queue full: hello event dropped");
     if (a->query != NULL)
         query_on_mcu_event(a->query, "hello", h, 0, NULL);
+    if (a->flash != NULL)
+        flash_on_hello(a->flash, h);
 }
 
 static void on_reset(void *ctx, int64_t t_us, uint8_t cause)
@@ -170,6 +212,8 @@ static void on_reset(void *ctx, int64_t t_us, uint8_t cause)
     alert_mcu_reset(a->alert, t_us, cause);
     if (a->query != NULL)
         query_on_mcu_event(a->query, "reset", NULL, cause, NULL);
+    if (a->flash != NULL)
+        flash_on_reset(a->flash, cause);
 }
 
 static void on_adc(void *ctx, int64_t t0_us, uint16_t seq,
@@ -193,7 +237,9 @@ static void on_adc(void *ctx, int64_t t0_us, uint16_t seq,
             ring_push(a->adc_ring[ch], &r);
         }
     }
-    if (store_put_adc(a->store, t0_us, seq, m) != 0)
+    if (a->store_paused)
+        a->unstored++;
+    else if (store_put_adc(a->store, t0_us, seq, m) != 0)
         log_debug("store queue full: ADC batch seq %u dropped", seq);
     if (a->query != NULL)
         query_on_adc(a->query, t0_us, m);
@@ -209,11 +255,15 @@ static void on_heap(void *ctx, int64_t t_us, uint16_t seq,
         r.t_us = a->heap_last_us;
     a->heap_last_us = r.t_us;
     ring_push(a->heap_ring, &r);
-    if (store_put_heap(a->store, t_us, seq, h) != 0)
+    if (a->store_paused)
+        a->unstored++;
+    else if (store_put_heap(a->store, t_us, seq, h) != 0)
         log_debug("store queue full: heap report seq %u dropped", seq);
     alert_heap(a->alert, t_us, h);
     if (a->query != NULL)
         query_on_heap(a->query, r.t_us, h);
+    if (a->flash != NULL)
+        flash_on_heap(a->flash, h);
 }
 
 static void on_log(void *ctx, int64_t t_us, const struct msg_log *l)
@@ -250,6 +300,111 @@ static void on_answer(void *ctx, const struct msg_ack *ack)
               ack->seq, ack->type);
     if (a->query != NULL)
         query_on_answer(a->query, ack);
+    if (a->flash != NULL)
+        flash_on_answer(a->flash, ack);
+}
+
+static void on_upd_status(void *ctx, const struct msg_upd_status *s)
+{
+    struct app *a = ctx;
+
+    log_debug("mcu UPD_STATUS for seq %u type 0x%02x: state %u error %u "
+              "stored %" PRIu32,
+              s->req_seq, s->req_type, s->state, s->error, s->stored);
+    if (a->flash != NULL)
+        flash_on_status(a->flash, s);
+}
+
+/* ---- Firmware update hooks ---- */
+
+static int fl_send(void *ctx, uint8_t type, const uint8_t *payload, size_t len,
+                   uint16_t *seq)
+{
+    struct app *a = ctx;
+
+    return link_send(a->link, type, payload, len, seq);
+}
+
+static const struct msg_hello *fl_hello(void *ctx)
+{
+    struct app *a = ctx;
+
+    return link_hello(a->link);
+}
+
+static enum link_state fl_link_state(void *ctx)
+{
+    struct app *a = ctx;
+
+    return link_state(a->link);
+}
+
+static void fl_release(void *ctx, bool released)
+{
+    struct app *a = ctx;
+
+    if (released)
+        link_release(a->link, "lent to OpenOCD for a firmware update");
+    else
+        link_reacquire(a->link);
+}
+
+static void fl_pause(void *ctx, bool paused)
+{
+    struct app *a = ctx;
+
+    a->store_paused = paused;
+    if (paused) {
+        a->unstored = 0;
+        log_info("storing telemetry paused for the firmware update");
+    } else {
+        log_info("storing telemetry resumed (%" PRIu64
+                 " reports arrived meanwhile, not stored)",
+                 a->unstored);
+    }
+}
+
+static void fl_expect_reset(void *ctx, bool expected)
+{
+    struct app *a = ctx;
+
+    a->expect_reset = expected;
+    if (expected || !a->held_lost)
+        return;
+    a->held_lost = false;
+    if (link_state(a->link) != LINK_CONNECTED)
+        raise_alert(a, &a->held_lost_ev);
+}
+
+static uint32_t fl_heap_low(void *ctx, uint32_t total)
+{
+    struct app *a = ctx;
+
+    return alert_heap_low_bytes(a->alert, total);
+}
+
+static void fl_progress(void *ctx, const struct flash_progress *p)
+{
+    struct app *a = ctx;
+    char from[16], to[16];
+
+    flash_version_text(from, sizeof(from), p->from_version);
+    flash_version_text(to, sizeof(to), p->version);
+    if (p->first)
+        put_event(a, "flash",
+                  "start %u: %s %s -> %s, %" PRIu32 " bytes by %s%s", p->id,
+                  p->image, from, to, p->total, p->method,
+                  p->confirm ? "" : ", left on test");
+    else if (p->done && p->why[0] != '\0')
+        put_event(a, "flash", "%s %u: %s", p->outcome, p->id, p->why);
+    else if (p->done)
+        put_event(a, "flash",
+                  "%s %u: %s in %.1f s (upload %.1f s, %" PRIu32
+                  " chunks sent again, %" PRIu32 " resumes)",
+                  p->outcome, p->id, to, (double)p->elapsed_ms / 1000,
+                  (double)p->upload_ms / 1000, p->resends, p->resumes);
+    if (a->query != NULL)
+        query_on_flash(a->query, p);
 }
 
 /* ---- Timers and signals ---- */
@@ -359,6 +514,12 @@ static void stop(struct app *a, const char *why)
         query_close(a->query, closed_one, a);
         a->query = NULL;
     }
+    /* The update next: it may still send UPD_ABORT on the link. */
+    if (a->flash != NULL) {
+        a->closing++;
+        flash_close(a->flash, closed_one, a);
+        a->flash = NULL;
+    }
     if (a->link != NULL) {
         a->closing++;
         link_close(a->link, closed_one, a);
@@ -446,6 +607,31 @@ static int start(struct app *a)
         .log = on_log,
         .stats = on_stats,
         .answer = on_answer,
+        .upd_status = on_upd_status,
+    };
+    static const struct flash_hooks hooks = {
+        .send = fl_send,
+        .hello = fl_hello,
+        .link_state = fl_link_state,
+        .release = fl_release,
+        .pause = fl_pause,
+        .expect_reset = fl_expect_reset,
+        .heap_low = fl_heap_low,
+        .progress = fl_progress,
+    };
+    struct flash_config fc = {
+        .method = a->cfg.flash_method == CONFIG_FLASH_OPENOCD
+                      ? FLASH_METHOD_OPENOCD
+                      : FLASH_METHOD_UART,
+        .window = a->cfg.flash_window,
+        .timeout_ms = a->cfg.flash_timeout_ms,
+        .retries = a->cfg.flash_retries,
+        .wait_ms = a->cfg.flash_wait_ms,
+        .health_s = a->cfg.flash_health_s,
+        .openocd_timeout_ms = a->cfg.openocd_timeout_ms,
+        .openocd_address = a->cfg.openocd_address,
+        .openocd_command = a->cfg.openocd_command,
+        .openocd_config = a->cfg.openocd_config,
     };
     struct store_config sc = {
         .path = a->cfg.db,
@@ -491,7 +677,8 @@ static int start(struct app *a)
     start_timers(a);
     if ((r = start_signals(a)) != 0)
         return r;
-    if ((r = link_new(&a->link, &a->loop, &lc, &events, a)) != 0)
+    if ((r = link_new(&a->link, &a->loop, &lc, &events, a)) != 0 ||
+        (r = flash_new(&a->flash, &a->loop, &fc, &hooks, a)) != 0)
         return r;
     qd = (struct query_deps){
         .link = a->link,
@@ -501,6 +688,7 @@ static int start(struct app *a)
         .heap_ring = a->heap_ring,
         .alert = a->alert,
         .device = a->cfg.device,
+        .flash = a->flash,
     };
     /* Without its socket tetherd still records history and raises
      * alerts, which matter more than answering questions: it goes on. */

@@ -43,14 +43,15 @@
 #include "alert.h"
 #include "log.h"
 
-#define VALUE_MAX       180 /* longest string value: fits inih's 200 bytes */
-#define SOCKET_PATH_MAX 107 /* sun_path holds 108 bytes with the NUL */
-#define GROUP_NAME_MAX  64  /* longer than any group name useradd allows */
-#define SHOWN_MAX       64  /* how much of a bad value an error quotes */
-#define WHY_MAX         256 /* "expected ..., got '...'" */
-#define FILE_SHOWN_MAX  120 /* file name in config_print()'s first line */
-#define RING_MAX        1048576u  /* records per ring */
-#define QUEUE_MAX       16777216u /* rows in the store's writer queue */
+#define VALUE_MAX          180 /* longest string value: fits inih's 200 bytes */
+#define SOCKET_PATH_MAX    107 /* sun_path holds 108 bytes with the NUL */
+#define GROUP_NAME_MAX     64  /* longer than any group name useradd allows */
+#define SHOWN_MAX          64  /* how much of a bad value an error quotes */
+#define WHY_MAX            256 /* "expected ..., got '...'" */
+#define FILE_SHOWN_MAX     120 /* file name in config_print()'s first line */
+#define RING_MAX           1048576u  /* records per ring */
+#define QUEUE_MAX          16777216u /* rows in the store's writer queue */
+#define FLASH_WINDOW_LIMIT 8u        /* flash.h FLASH_WINDOW_MAX */
 
 enum kind {
     KIND_STRING, /* min..max is the length */
@@ -59,6 +60,8 @@ enum kind {
     KIND_FLOW,
     KIND_AMOUNT,
     KIND_LEVEL,
+    KIND_METHOD, /* [flash] method: uart or openocd */
+    KIND_ADDR,   /* a 32-bit address: 0x hexadecimal or decimal */
 };
 
 struct option_def {
@@ -136,6 +139,31 @@ static const struct option_def options[] = {
     {"socket", "admin_group", "admin-group", "GROUP", KIND_STRING,
      FIELD(admin_group), 0, GROUP_NAME_MAX,
      "group whose members may send commands (empty: root only)"},
+    {"flash", "method", "flash-method", "uart|openocd", KIND_METHOD,
+     FIELD(flash_method), 0, 0, "how firmware reaches the MCU"},
+    {"flash", "window", "flash-window", "N", KIND_U32, FIELD(flash_window), 1,
+     FLASH_WINDOW_LIMIT, "upload chunks in flight"},
+    {"flash", "timeout_ms", "flash-timeout-ms", "MS", KIND_U32,
+     FIELD(flash_timeout_ms), 50, 60000,
+     "wait this long for the MCU's answer to an update request"},
+    {"flash", "retries", "flash-retries", "N", KIND_U32, FIELD(flash_retries),
+     0, 100, "timeouts in a row before an update fails"},
+    {"flash", "wait_ms", "flash-wait-ms", "MS", KIND_U32, FIELD(flash_wait_ms),
+     1000, 600000,
+     "longest wait for an erase, a hash, a reboot or a lost link"},
+    {"flash", "health_s", "health-s", "S", KIND_U32, FIELD(flash_health_s), 0,
+     3600, "health gate of a new image (0: none)"},
+    {"flash", "openocd_command", "openocd-command", "CMD", KIND_STRING,
+     FIELD(openocd_command), 1, VALUE_MAX,
+     "OpenOCD and its options (no shell)"},
+    {"flash", "openocd_config", "openocd-config", "FILES", KIND_STRING,
+     FIELD(openocd_config), 0, VALUE_MAX,
+     "OpenOCD configuration files, each passed as -f FILE"},
+    {"flash", "openocd_address", "openocd-address", "ADDR", KIND_ADDR,
+     FIELD(openocd_address), 0, UINT32_MAX,
+     "where OpenOCD writes the image's body"},
+    {"flash", "openocd_timeout_ms", "openocd-timeout-ms", "MS", KIND_U32,
+     FIELD(openocd_timeout_ms), 1000, 3600000, "kill OpenOCD after this long"},
     {"log", "level", "log-level", "LEVEL", KIND_LEVEL, FIELD(log_level), 0, 0,
      "error, warning, info or debug"},
 };
@@ -148,8 +176,8 @@ _Static_assert(VALUE_MAX < CONFIG_COMMAND_MAX && VALUE_MAX < PATH_MAX,
 _Static_assert(GROUP_NAME_MAX < CONFIG_GROUP_MAX,
                "group names must fit struct config");
 
-static const char *const sections[] = {"link",  "store",  "ring",
-                                       "alert", "socket", "log"};
+static const char *const sections[] = {"link",   "store", "ring", "alert",
+                                       "socket", "flash", "log"};
 
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
@@ -262,6 +290,35 @@ static bool parse_u32(const char *s, size_t len, uint32_t *out)
             return false;
     }
     *out = (uint32_t)v;
+    return true;
+}
+
+/* Parses "0x" and 1 to 8 hexadecimal digits, or a decimal number, into
+ * a uint32_t; false if anything is wrong. */
+static bool parse_addr(const char *s, uint32_t *out)
+{
+    size_t len = strlen(s);
+    uint32_t v = 0;
+
+    if (len < 3 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X'))
+        return parse_u32(s, len, out);
+    if (len > 10)
+        return false;
+    for (size_t i = 2; i < len; i++) {
+        char ch = s[i];
+        uint32_t d;
+
+        if (ch >= '0' && ch <= '9')
+            d = (uint32_t)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f')
+            d = (uint32_t)(ch - 'a' + 10);
+        else if (ch >= 'A' && ch <= 'F')
+            d = (uint32_t)(ch - 'A' + 10);
+        else
+            return false;
+        v = v << 4 | d;
+    }
+    *out = v;
     return true;
 }
 
@@ -423,6 +480,22 @@ static int parse_value(const struct option_def *o, const char *text,
         return -1;
     case KIND_AMOUNT:
         return parse_amount(text, field(c, o), why, whylen);
+    case KIND_METHOD:
+        if (strcmp(text, "uart") == 0 || strcmp(text, "openocd") == 0) {
+            *(int *)field(c, o) =
+                text[0] == 'u' ? CONFIG_FLASH_UART : CONFIG_FLASH_OPENOCD;
+            return 0;
+        }
+        why_got(why, whylen, "uart or openocd", text);
+        return -1;
+    case KIND_ADDR:
+        if (!parse_addr(text, &v)) {
+            why_got(why, whylen,
+                    "an address such as 0x08000000 (at most 32 bits)", text);
+            return -1;
+        }
+        *(uint32_t *)field(c, o) = v;
+        return 0;
     case KIND_LEVEL:
         level = log_level_parse(text);
         if (level < 0) {
@@ -457,6 +530,14 @@ static void value_text(const struct option_def *o, const struct config *c,
     case KIND_AMOUNT:
         a = cfield(c, o);
         snprintf(buf, cap, "%u%s", (unsigned)a->value, a->percent ? "%" : "");
+        return;
+    case KIND_METHOD:
+        snprintf(buf, cap, "%s",
+                 *(const int *)cfield(c, o) == CONFIG_FLASH_OPENOCD ? "openocd"
+                                                                    : "uart");
+        return;
+    case KIND_ADDR:
+        snprintf(buf, cap, "0x%08x", (unsigned)*(const uint32_t *)cfield(c, o));
         return;
     case KIND_LEVEL:
         snprintf(buf, cap, "%s", log_level_name(*(const int *)cfield(c, o)));
@@ -599,7 +680,7 @@ static char *read_line(char *str, int num, void *stream)
             shown(v, sizeof(v), str + 1);
             fail_line(l,
                       "unknown section [%s] (expected [link], [store], "
-                      "[ring], [alert], [socket] or [log])",
+                      "[ring], [alert], [socket], [flash] or [log])",
                       v);
             goto refuse;
         }
@@ -653,7 +734,7 @@ static int on_key(void *user, const char *section, const char *name,
     if (section[0] == '\0') {
         fail_line(l,
                   "'%s' comes before any section; put it under [link], "
-                  "[store], [ring], [alert], [socket] or [log]",
+                  "[store], [ring], [alert], [socket], [flash] or [log]",
                   v);
         return 0;
     }
@@ -1003,6 +1084,15 @@ void config_defaults(struct config *c)
     c->leak_min_reports = 10;
     c->alert_timeout_ms = 10000;
     set_string(c->socket, sizeof(c->socket), "/run/tether/tetherd.sock");
+    c->flash_method = CONFIG_FLASH_UART;
+    c->flash_window = 4;
+    c->flash_timeout_ms = 1000;
+    c->flash_retries = 5;
+    c->flash_wait_ms = 30000;
+    c->flash_health_s = 5;
+    set_string(c->openocd_command, sizeof(c->openocd_command), "openocd");
+    c->openocd_address = 0x08000000u;
+    c->openocd_timeout_ms = 120000;
     c->log_level = LOG_PRIO_INFO;
 }
 

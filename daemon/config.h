@@ -24,6 +24,12 @@
 #define CONFIG_EINVAL -1 /* a bad value, key, flag or file; see err */
 #define CONFIG_EXIT   -2 /* --help or --version was printed: exit 0 */
 
+/* [flash] method: how firmware reaches the MCU (docs/UPDATE.md). */
+enum config_flash_method {
+    CONFIG_FLASH_UART,    /* UPD_* messages over the link */
+    CONFIG_FLASH_OPENOCD, /* an OpenOCD command line, over SWD */
+};
+
 /* A threshold given either in bytes or in percent of the heap total. */
 struct config_amount {
     uint32_t value;
@@ -63,6 +69,17 @@ struct config {
     char socket[PATH_MAX];               /* /run/tether/tetherd.sock */
     char socket_group[CONFIG_GROUP_MAX]; /* "": the daemon's own group */
     char admin_group[CONFIG_GROUP_MAX];  /* "": only root may send */
+    /* [flash] (firmware update, docs/UPDATE.md) */
+    int flash_method;          /* CONFIG_FLASH_UART */
+    uint32_t flash_window;     /* 4 chunks in flight */
+    uint32_t flash_timeout_ms; /* 1000: an answer to a request */
+    uint32_t flash_retries;    /* 5 timeouts in a row */
+    uint32_t flash_wait_ms;    /* 30000: erase, hash, reboot, lost link */
+    uint32_t flash_health_s;   /* 5: the health gate */
+    char openocd_command[CONFIG_COMMAND_MAX]; /* "openocd" */
+    char openocd_config[CONFIG_COMMAND_MAX];  /* "": -f files */
+    uint32_t openocd_address;                 /* 0x08000000 */
+    uint32_t openocd_timeout_ms;              /* 120000 */
     /* [log] */
     int log_level; /* LOG_PRIO_INFO; -v gives debug */
 };

@@ -48,7 +48,12 @@
  * Commands are framed with the link's own sequence counter and written at
  * once; what the device does not take is kept in a LINK_TXQ_MAX-byte
  * queue and written when the descriptor is writable.  A command that does
- * not fit is refused with -ENOBUFS rather than dropped half-sent. */
+ * not fit is refused with -ENOBUFS rather than dropped half-sent.
+ *
+ * The owner may lend the device to another program (OpenOCD, which
+ * rewrites and resets the MCU): link_release() closes it and stops the
+ * retries, so nothing reads the line while the MCU is being reprogrammed,
+ * and link_reacquire() starts them again at the shortest interval. */
 #include "link.h"
 
 #include <assert.h>
@@ -103,6 +108,7 @@ struct link {
     uv_timer_t stale;
     uv_timer_t hello_wait;
     uint32_t retry_ms;
+    bool released; /* lent to another program: no reopening */
     bool open_failure_logged;
     bool ever_opened;
 
@@ -271,6 +277,8 @@ static void watch(struct link *l)
 /* Arms the next attempt and backs off for the one after it. */
 static void schedule_retry(struct link *l)
 {
+    if (l->released)
+        return;
     uv_timer_start(&l->retry, on_retry, l->retry_ms, 0);
     l->retry_ms = l->retry_ms * 2u < LINK_RETRY_MAX_MS ? l->retry_ms * 2u
                                                        : LINK_RETRY_MAX_MS;
@@ -334,6 +342,8 @@ static void try_open(struct link *l)
     struct serial *s;
     int r;
 
+    if (l->released)
+        return;
     if (l->poll_state != POLL_IDLE) {
         schedule_retry(l); /* the old poll handle is still closing */
         return;
@@ -677,6 +687,7 @@ static void on_other_frame(struct link *l, const struct frame *f, int64_t wall)
     struct msg_log lg;
     struct msg_pong pong;
     struct msg_ack ack;
+    struct msg_upd_status us;
     int r;
 
     switch (f->type) {
@@ -716,6 +727,13 @@ static void on_other_frame(struct link *l, const struct frame *f, int64_t wall)
         }
         if (l->ev.answer != NULL)
             l->ev.answer(l->ctx, &ack);
+        return;
+    case MSG_UPD_STATUS:
+        r = msg_decode_upd_status(f->payload, f->len, &us);
+        if (r != 0)
+            break;
+        if (l->ev.upd_status != NULL)
+            l->ev.upd_status(l->ctx, &us);
         return;
     default:
         /* A newer firmware may send types this tetherd does not know. */
@@ -865,6 +883,31 @@ void link_close(struct link *l, void (*done)(void *arg), void *arg)
     uv_close((uv_handle_t *)&l->retry, on_closed);
     uv_close((uv_handle_t *)&l->stale, on_closed);
     uv_close((uv_handle_t *)&l->hello_wait, on_closed);
+}
+
+void link_release(struct link *l, const char *why)
+{
+    if (l->released || l->closing)
+        return;
+    l->released = true;
+    uv_timer_stop(&l->retry);
+    uv_timer_stop(&l->hello_wait);
+    if (l->ser != NULL) {
+        close_device(l);
+        fold_rx_stats(l);
+    }
+    log_info("released %s: %s", l->cfg.device, why);
+    set_state(l, LINK_DISCONNECTED, why);
+}
+
+void link_reacquire(struct link *l)
+{
+    if (!l->released || l->closing)
+        return;
+    l->released = false;
+    l->retry_ms = LINK_RETRY_MIN_MS;
+    l->open_failure_logged = false;
+    uv_timer_start(&l->retry, on_retry, 0, 0);
 }
 
 enum link_state link_state(const struct link *l)

@@ -12,7 +12,9 @@
  * asks for one (GET_HELLO) if none came within LINK_HELLO_WAIT_MS.  An MCU
  * reset is recognised by a HELLO with a new uptime, by seq going back to 0
  * or by uptime going backwards, and reported once with the reset cause.
- * Reads are batched: each wake-up reads up to LINK_READ_MAX bytes.
+ * Reads are batched: each wake-up reads up to LINK_READ_MAX bytes.  The
+ * device may be released to another program and taken back
+ * (link_release(), link_reacquire()).
  * Loop thread only. */
 #ifndef TETHER_LINK_H
 #define TETHER_LINK_H
@@ -23,6 +25,7 @@
 
 #include "frame.h"
 #include "msg.h"
+#include "update.h"
 
 #define LINK_READ_MAX      4096u
 #define LINK_HELLO_WAIT_MS 500u
@@ -75,6 +78,8 @@ struct link_events {
     void (*stats)(void *ctx, int64_t t_us, const struct msg_stats *s);
     /* ACK (error 0) or NACK for a command sent with link_send(). */
     void (*answer)(void *ctx, const struct msg_ack *a);
+    /* UPD_STATUS, the answer to a firmware-update request (update.h). */
+    void (*upd_status)(void *ctx, const struct msg_upd_status *s);
 };
 
 struct link;
@@ -92,6 +97,13 @@ void link_close(struct link *l, void (*done)(void *arg), void *arg);
  * LINK_ENOTCONN, or a negative errno. */
 int link_send(struct link *l, uint8_t type, const uint8_t *payload, size_t len,
               uint16_t *seq);
+
+/* Lends the device to another program (OpenOCD flashing the MCU): closes
+ * it, goes disconnected with why, and stops reopening it until
+ * link_reacquire().  No-op when released already. */
+void link_release(struct link *l, const char *why);
+/* Starts reopening the device at once. */
+void link_reacquire(struct link *l);
 
 enum link_state link_state(const struct link *l);
 const char *link_state_name(enum link_state st);

@@ -547,6 +547,8 @@ static const char *std_message(int code)
         return "permission denied";
     case QSRV_EBUSY:
         return "busy";
+    case QSRV_EIMAGE:
+        return "image refused";
     default:
         return "internal error";
     }

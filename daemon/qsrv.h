@@ -62,6 +62,7 @@
 #define QSRV_ESTORE     -32004 /* "store error" */
 #define QSRV_EPERM      -32005 /* "permission denied" */
 #define QSRV_EBUSY      -32006 /* "busy" */
+#define QSRV_EIMAGE     -32007 /* "image refused" (flash) */
 
 /* A handler's return value when it will reply later. */
 #define QSRV_LATER 1
@@ -73,6 +74,7 @@ enum qsrv_topic {
     QSRV_TOPIC_ALERTS = 1u << 2,
     QSRV_TOPIC_LINK = 1u << 3,
     QSRV_TOPIC_MCU = 1u << 4,
+    QSRV_TOPIC_FLASH = 1u << 5,
 };
 
 struct qsrv;

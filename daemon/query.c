@@ -20,7 +20,7 @@
 #include "log.h"
 
 #define ALERTS_ACTIVE_MAX 8
-#define TOPIC_NAMES       5
+#define TOPIC_NAMES       6
 #define ERR_MAX           STORE_ERR_MAX
 #define HOUR_US           3600000000LL
 #define MINUTE_US         60000000ULL
@@ -67,8 +67,8 @@ struct job {
     char err[ERR_MAX];
 };
 
-static const char *const topic_names[TOPIC_NAMES] = {"samples", "heap",
-                                                     "alerts", "link", "mcu"};
+static const char *const topic_names[TOPIC_NAMES] = {
+    "samples", "heap", "alerts", "link", "mcu", "flash"};
 
 static int64_t wall_us(void)
 {
@@ -681,7 +681,7 @@ static int read_topics(struct qsrv_call *call, const struct qsrv_params *p,
             k++;
         if (k == TOPIC_NAMES)
             return bad(call, "invalid params: topics must name samples, "
-                             "heap, alerts, link or mcu");
+                             "heap, alerts, link, mcu or flash");
         *topics |= 1u << k;
     }
     return 0;
@@ -819,6 +819,11 @@ static int m_send(void *ctx, struct qsrv_call *call,
         return r;
     if (timeout < 1 || timeout > QUERY_TIMEOUT_MAX)
         return bad(call, "invalid params: timeout_ms must be 1..60000");
+    if (q->d.flash != NULL && flash_busy(q->d.flash)) {
+        qsrv_reply_error(call, QSRV_EBUSY,
+                         "busy: a firmware update is under way");
+        return QSRV_LATER;
+    }
     if (link_state(q->d.link) == LINK_DISCONNECTED)
         return QSRV_ELINK_DOWN;
     for (size_t i = 0; i < QUERY_SENDS_MAX && slot == NULL; i++)
@@ -863,6 +868,113 @@ void query_on_answer(struct query *q, const struct msg_ack *ack)
         qsrv_reply(call);
         return;
     }
+}
+
+/* ---- flash ---- */
+
+static void put_version(struct qsrv_json *j, const char *key, uint32_t v)
+{
+    char text[16];
+
+    flash_version_text(text, sizeof(text), v);
+    qsrv_add_str(j, key, text);
+}
+
+/* The image passed its checks (err 0) or was refused.  Only the call is
+ * touched: it outlives the query server when that closes first. */
+static void flash_started(void *arg, int err, const char *why,
+                          const struct flash_progress *p)
+{
+    struct qsrv_call *call = arg;
+    struct qsrv_json *j;
+
+    if (err == -ESHUTDOWN) {
+        qsrv_reply_error(call, QSRV_EINTERNAL, "tetherd is stopping");
+        return;
+    }
+    if (err == FLASH_ENOHELLO) {
+        qsrv_reply_error(call, QSRV_ELINK_DOWN, why);
+        return;
+    }
+    if (err != 0) {
+        qsrv_reply_error(call, QSRV_EIMAGE, why);
+        return;
+    }
+    /* Subscribed before the answer goes, so no notification is missed. */
+    qsrv_subscribe(call, QSRV_TOPIC_FLASH);
+    j = qsrv_call_result(call);
+    qsrv_json_object(j);
+    qsrv_add_int(j, "id", p->id);
+    qsrv_add_str(j, "image", p->image);
+    qsrv_add_str(j, "method", p->method);
+    put_version(j, "version", p->version);
+    put_version(j, "from_version", p->from_version);
+    qsrv_add_int(j, "total", p->total);
+    qsrv_add_bool(j, "confirm", p->confirm);
+    qsrv_reply(call);
+}
+
+static int m_flash(void *ctx, struct qsrv_call *call,
+                   const struct qsrv_params *p)
+{
+    struct query *q = ctx;
+    struct flash_request req;
+    const char *image;
+    bool confirm, force;
+    int r;
+
+    if (q->d.flash == NULL)
+        return QSRV_ENOMETHOD;
+    if ((r = qsrv_param_str(p, "image", NULL, &image)) != 0 ||
+        (r = qsrv_param_bool(p, "confirm", true, &confirm)) != 0 ||
+        (r = qsrv_param_bool(p, "force", false, &force)) != 0)
+        return r;
+    if (image == NULL)
+        return bad(call, "invalid params: image is missing");
+    if (image[0] != '/')
+        return bad(call, "invalid params: image must be an absolute path "
+                         "(tetherd reads the file itself)");
+    req = (struct flash_request){image, confirm, force};
+    r = flash_start(q->d.flash, &req, flash_started, call);
+    switch (r) {
+    case 0:
+        return QSRV_LATER;
+    case -EBUSY:
+        qsrv_reply_error(call, QSRV_EBUSY,
+                         "busy: a firmware update is under way");
+        return QSRV_LATER;
+    case -EINVAL:
+        return bad(call, "invalid params: confirm false needs method uart "
+                         "(OpenOCD has no test boot)");
+    case -ENAMETOOLONG:
+        return bad(call, "invalid params: image path is too long");
+    default:
+        return QSRV_EINTERNAL;
+    }
+}
+
+void query_on_flash(struct query *q, const struct flash_progress *p)
+{
+    struct qsrv_json *j = qsrv_notify_params(q->srv);
+
+    qsrv_json_object(j);
+    qsrv_add_int(j, "id", p->id);
+    qsrv_add_str(j, "state", p->state);
+    qsrv_add_str(j, "image", p->image);
+    qsrv_add_str(j, "method", p->method);
+    put_version(j, "version", p->version);
+    put_version(j, "from_version", p->from_version);
+    qsrv_add_int(j, "bytes", p->bytes);
+    qsrv_add_int(j, "total", p->total);
+    qsrv_add_int(j, "upload_ms", (int64_t)p->upload_ms);
+    qsrv_add_int(j, "elapsed_ms", (int64_t)p->elapsed_ms);
+    qsrv_add_int(j, "resends", p->resends);
+    qsrv_add_int(j, "resumes", p->resumes);
+    if (p->done) {
+        qsrv_add_str(j, "outcome", p->outcome);
+        qsrv_add_str(j, "why", p->why);
+    }
+    qsrv_notify(q->srv, QSRV_TOPIC_FLASH, "flash");
 }
 
 /* ---- Notifications ---- */
@@ -984,6 +1096,7 @@ int query_open(struct query **out, uv_loop_t *loop,
         {"latest", m_latest, false},   {"history", m_history, false},
         {"alerts", m_alerts, false},   {"watch", m_watch, false},
         {"unwatch", m_unwatch, false}, {"send", m_send, true},
+        {"flash", m_flash, true},
     };
     struct query *q;
     int r;

@@ -8,6 +8,10 @@
  * - A command's answer comes back as an ACK or NACK carrying the command's
  *   sequence number, or never.  At most QUERY_SENDS_MAX commands wait at
  *   once (more answer -32006 busy); each waits at most its timeout.
+ * - A firmware update ("flash") runs for minutes: the call is answered
+ *   once the image has passed its checks, and its progress and outcome
+ *   follow as notifications on the flash topic, to which the caller is
+ *   subscribed.  While it runs, "send" answers -32006 busy.
  * - Decimation of the samples stream ("decimate") is per server, not per
  *   client: the newest watch call sets it for everyone (qsrv keeps no
  *   per-client state for its owner).
@@ -25,6 +29,7 @@
 #include <uv.h>
 
 #include "alert.h"
+#include "flash.h"
 #include "link.h"
 #include "msg.h"
 #include "qsrv.h"
@@ -59,6 +64,7 @@ struct query_deps {
     struct ring *heap_ring;
     const struct alert *alert;
     const char *device;
+    struct flash *flash; /* NULL: no firmware update (-32601) */
 };
 
 struct query;
@@ -88,5 +94,7 @@ void query_on_mcu_event(struct query *q, const char *event,
                         const struct msg_log *l);
 /* An ACK or NACK from the MCU: completes the send waiting for its seq. */
 void query_on_answer(struct query *q, const struct msg_ack *ack);
+/* A firmware update's progress or outcome: a "flash" notification. */
+void query_on_flash(struct query *q, const struct flash_progress *p);
 
 #endif

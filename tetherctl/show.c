@@ -534,6 +534,24 @@ void show_alerts(FILE *out, const cJSON *alerts, int64_t now_us)
     }
 }
 
+static void note_flash(FILE *out, const char *now, const cJSON *p)
+{
+    char id[FMT_BUF_MAX], state[TEXT_MAX], b[FMT_BUF_MAX], t[FMT_BUF_MAX];
+    char outcome[TEXT_MAX], why[TEXT_MAX];
+
+    fprintf(out, "%s flash %s %s %s of %s", now,
+            cell_int(id, sizeof(id), p, "id"),
+            text(state, sizeof(state), p, "state"),
+            cell_bytes(b, sizeof(b), p, "bytes"),
+            cell_bytes(t, sizeof(t), p, "total"));
+    if (get(p, "outcome") != NULL) {
+        text(outcome, sizeof(outcome), p, "outcome");
+        text(why, sizeof(why), p, "why");
+        fprintf(out, " %s%s%s", outcome, why[0] != '\0' ? ": " : "", why);
+    }
+    fputc('\n', out);
+}
+
 static void note_samples(FILE *out, const cJSON *p)
 {
     char chans[LIST_MAX], last[LIST_MAX], t[FMT_BUF_MAX], scans[FMT_BUF_MAX],
@@ -648,6 +666,8 @@ void show_note(FILE *out, const cJSON *note, int64_t now_us)
                 text(b, sizeof(b), p, "why"));
     else if (strcmp(method, "mcu") == 0)
         note_mcu(out, now, p);
+    else if (strcmp(method, "flash") == 0)
+        note_flash(out, now, p);
     else {
         compact(a, sizeof(a), p);
         fprintf(out, "%s %s%s%s\n", now, method, a[0] ? " " : "", a);
@@ -674,4 +694,214 @@ void show_version(FILE *out, const cJSON *version)
             text(d, sizeof(d), version, "daemon"),
             cell_int(q, sizeof(q), version, "query_protocol"),
             cell_int(w, sizeof(w), version, "wire_protocol"));
+}
+
+/* ---- Firmware update ---- */
+
+/* "12.3 s" under a minute, else as fmt_span_ms(); "-" when unknown. */
+static void seconds(char *buf, size_t n, double ms)
+{
+    if (!(ms >= 0))
+        snprintf(buf, n, "-");
+    else if (ms < 60000)
+        snprintf(buf, n, "%.1f s", ms / 1000);
+    else
+        fmt_span_ms(buf, n, (int64_t)ms);
+}
+
+/* The upload figures of a notification; false when they make no sense
+ * (a total of 0, bytes beyond it). */
+struct upload {
+    double bytes, total, ms;
+    double rate;    /* bytes per second, or -1 */
+    double left_ms; /* or -1 */
+    int percent;
+};
+
+static int upload_figures(const cJSON *p, struct upload *u)
+{
+    if (!num(p, "bytes", &u->bytes) || !num(p, "total", &u->total) ||
+        u->total <= 0 || u->bytes < 0 || u->bytes > u->total)
+        return 0;
+    if (!num(p, "upload_ms", &u->ms) || u->ms < 0)
+        u->ms = -1;
+    u->percent = (int)(100 * u->bytes / u->total);
+    u->rate = u->ms > 0 && u->bytes > 0 ? u->bytes * 1000 / u->ms : -1;
+    u->left_ms = u->rate > 0 ? (u->total - u->bytes) * 1000 / u->rate : -1;
+    return 1;
+}
+
+/* "54.8 KiB of 137.1 KiB, 11.2 KiB/s, 7 s left" */
+static void upload_text(char *buf, size_t n, const struct upload *u)
+{
+    char b[FMT_BUF_MAX], t[FMT_BUF_MAX], r[FMT_BUF_MAX], l[FMT_BUF_MAX];
+
+    fmt_bytes(b, sizeof(b), u->bytes);
+    fmt_bytes(t, sizeof(t), u->total);
+    if (u->rate > 0)
+        fmt_bytes(r, sizeof(r), u->rate);
+    else
+        snprintf(r, sizeof(r), "-");
+    if (u->bytes >= u->total)
+        snprintf(l, sizeof(l), "done");
+    else if (u->left_ms >= 0)
+        fmt_span_ms(l, sizeof(l), (int64_t)u->left_ms);
+    else
+        snprintf(l, sizeof(l), "-");
+    snprintf(buf, n, "%s of %s, %s/s, %s%s", b, t, r, l,
+             u->bytes >= u->total || u->left_ms < 0 ? "" : " left");
+}
+
+static const char *state_text(const char *state)
+{
+    static const struct {
+        const char *state, *text;
+    } texts[] = {
+        {"starting", "starting the upload"},
+        {"uploading", "uploading"},
+        {"verifying", "verifying: the MCU hashes what it stored"},
+        {"booting", "booting the new image on test"},
+        {"programming", "OpenOCD is writing the image"},
+        {"waiting", "waiting for the new image's HELLO"},
+        {"testing", "health gate: watching the new image's heap reports"},
+        {"confirming", "confirming the new image"},
+        {"reverting", "going back to the previous image"},
+    };
+
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+        if (strcmp(texts[i].state, state) == 0)
+            return texts[i].text;
+    return NULL;
+}
+
+void show_flash_init(struct show_flash *sf, int tty)
+{
+    memset(sf, 0, sizeof(*sf));
+    sf->tty = tty;
+    sf->tenth = -1;
+}
+
+void show_flash_started(FILE *out, const cJSON *result)
+{
+    char id[FMT_BUF_MAX], image[TEXT_MAX], from[TEXT_MAX], to[TEXT_MAX];
+    char total[FMT_BUF_MAX], method[TEXT_MAX];
+    const cJSON *confirm = get(result, "confirm");
+
+    fprintf(out, "flash %s: %s: %s -> %s, %s by %s, %s\n",
+            cell_int(id, sizeof(id), result, "id"),
+            text(image, sizeof(image), result, "image"),
+            text(from, sizeof(from), result, "from_version"),
+            text(to, sizeof(to), result, "version"),
+            cell_bytes(total, sizeof(total), result, "total"),
+            text(method, sizeof(method), result, "method"),
+            cJSON_IsFalse(confirm) ? "left on test (no confirm)"
+                                   : "confirmed after the health gate");
+}
+
+static void end_bar(FILE *out, struct show_flash *sf)
+{
+    if (sf->bar_open)
+        fputc('\n', out);
+    sf->bar_open = 0;
+}
+
+static void draw_bar(FILE *out, struct show_flash *sf, const struct upload *u)
+{
+    char bar[SHOW_BAR_WIDTH + 1], figures[TEXT_MAX];
+    int fill = (int)(SHOW_BAR_WIDTH * u->bytes / u->total);
+
+    for (int i = 0; i < SHOW_BAR_WIDTH; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[SHOW_BAR_WIDTH] = '\0';
+    upload_text(figures, sizeof(figures), u);
+    /* Trailing blanks cover what a longer line before left. */
+    fprintf(out, "\r[%s] %3d%%  %-48s", bar, u->percent, figures);
+    fflush(out);
+    sf->bar_open = 1;
+}
+
+int show_flash_progress(FILE *out, struct show_flash *sf, const cJSON *params)
+{
+    char id[FMT_BUF_MAX], state[sizeof(sf->state)], figures[TEXT_MAX];
+    const char *what;
+    struct upload u;
+    int changed;
+
+    cell_int(id, sizeof(id), params, "id");
+    text(state, sizeof(state), params, "state");
+    changed = strcmp(state, sf->state) != 0;
+    memcpy(sf->state, state, sizeof(state));
+    if (strcmp(state, "done") == 0) {
+        end_bar(out, sf);
+        return 1;
+    }
+    if (strcmp(state, "uploading") == 0 && upload_figures(params, &u)) {
+        if (sf->tty) {
+            if (changed)
+                end_bar(out, sf);
+            draw_bar(out, sf, &u);
+            return 0;
+        }
+        if (!changed && u.percent / 10 <= sf->tenth)
+            return 0;
+        sf->tenth = u.percent / 10;
+        upload_text(figures, sizeof(figures), &u);
+        fprintf(out, "flash %s: uploading %3d%%  %s\n", id, u.percent, figures);
+        return 0;
+    }
+    if (!changed)
+        return 0;
+    end_bar(out, sf);
+    sf->tenth = -1;
+    what = state_text(state);
+    fprintf(out, "flash %s: %s\n", id, what != NULL ? what : state);
+    return 0;
+}
+
+int show_flash_outcome(FILE *out, const cJSON *params)
+{
+    char id[FMT_BUF_MAX], outcome[TEXT_MAX], why[TEXT_MAX], from[TEXT_MAX];
+    char to[TEXT_MAX], method[TEXT_MAX], took[FMT_BUF_MAX], up[TEXT_MAX];
+    double elapsed;
+    struct upload u;
+
+    cell_int(id, sizeof(id), params, "id");
+    text(outcome, sizeof(outcome), params, "outcome");
+    text(why, sizeof(why), params, "why");
+    text(from, sizeof(from), params, "from_version");
+    text(to, sizeof(to), params, "version");
+    text(method, sizeof(method), params, "method");
+    seconds(took, sizeof(took),
+            num(params, "elapsed_ms", &elapsed) ? elapsed : -1);
+    if (strcmp(outcome, "confirmed") == 0 || strcmp(outcome, "testing") == 0) {
+        if (strcmp(method, "uart") == 0 && upload_figures(params, &u)) {
+            char b[FMT_BUF_MAX], r[FMT_BUF_MAX], s[FMT_BUF_MAX];
+
+            fmt_bytes(b, sizeof(b), u.bytes);
+            seconds(s, sizeof(s), u.ms);
+            if (u.rate > 0)
+                fmt_bytes(r, sizeof(r), u.rate);
+            else
+                snprintf(r, sizeof(r), "-");
+            snprintf(up, sizeof(up), "%s uploaded in %s, %s/s; ", b, s, r);
+        } else {
+            up[0] = '\0';
+        }
+        if (outcome[0] == 'c')
+            fprintf(out,
+                    "flash %s: confirmed: %s runs (was %s); %sall done in "
+                    "%s\n",
+                    id, to, from, up, took);
+        else
+            fprintf(out,
+                    "flash %s: testing: %s runs on test, not confirmed; the "
+                    "next MCU reset goes back to %s; %sall done in %s\n",
+                    id, to, from, up, took);
+        return 1;
+    }
+    if (strcmp(outcome, "reverted") == 0)
+        fprintf(out, "flash %s: reverted: %s; %s runs\n", id, why, from);
+    else
+        fprintf(out, "flash %s: %s: %s\n", id, outcome, why);
+    return 0;
 }

@@ -52,4 +52,30 @@ int show_ack(FILE *out, const cJSON *result);
 /* The "version" result on one line. */
 void show_version(FILE *out, const cJSON *version);
 
+/* ---- Firmware update (tetherctl flash, docs/UPDATE.md) ---- */
+
+/* What the progress printer remembers between notifications. */
+struct show_flash {
+    int tty;        /* redraw one bar line with carriage returns */
+    char state[24]; /* the last state announced */
+    int tenth;      /* lines: the last tenth of the upload printed */
+    int bar_open;   /* tty: the bar line has no newline yet */
+};
+
+#define SHOW_BAR_WIDTH 30 /* characters of the progress bar */
+
+/* Starts a printer: tty for a terminal (a bar), else lines. */
+void show_flash_init(struct show_flash *sf, int tty);
+/* The answer to "flash": what is being flashed.  One line. */
+void show_flash_started(FILE *out, const cJSON *result);
+/* One "flash" notification's params as progress: a line at each state
+ * change and, while uploading, a line each tenth of the way (or, on a
+ * terminal, a bar redrawn in place) with speed and time left.  Speed is
+ * bytes over upload_ms, so the text depends on the notification only.
+ * Returns 1 when the notification carries the outcome ("done"), after
+ * ending an open bar line. */
+int show_flash_progress(FILE *out, struct show_flash *sf, const cJSON *params);
+/* The outcome line.  Returns 1 for "confirmed" and "testing", else 0. */
+int show_flash_outcome(FILE *out, const cJSON *params);
+
 #endif

@@ -8,21 +8,28 @@
  * options anywhere) and report bad values the same way.  It then makes
  * one or a few JSON-RPC calls through rpc.c, each bounded by --timeout,
  * and prints the result as tables (show.c), a chart (plot.c) or JSON for
- * scripts.  Exit codes are the interface scripts rely on: 0 success, 1
- * the daemon or MCU said no (JSON-RPC error, NACK, malformed response), 2
- * bad usage, 3 no daemon to talk to or no answer in time. */
+ * scripts; `watch` and `flash` then follow notifications (a flash runs
+ * for minutes in tetherd, which reports its progress and outcome).
+ * `image` needs no daemon: it wraps a firmware into an image file
+ * (mkimage.c).  Exit codes are the interface scripts rely on: 0 success,
+ * 1 the daemon or MCU said no (JSON-RPC error, NACK, malformed response,
+ * a failed or reverted flash), 2 bad usage, 3 no daemon to talk to or no
+ * answer in time. */
 #include "fmt.h"
+#include "mkimage.h"
 #include "plot.h"
 #include "rpc.h"
 #include "show.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -80,7 +87,11 @@ static const char usage_text[] =
     "  send set-rate HZ | set-channels MASK | heap-period MS |\n"
     "       scenario NAME [PARAM] | reboot | ping | hello\n"
     "                              command the MCU; prints ACK or NACK\n"
-    "  flash                       firmware update (not available yet)\n"
+    "  flash [--no-confirm] [--force] IMAGE\n"
+    "                              update the MCU's firmware (admin)\n"
+    "  image --board NAME --version X.Y.Z [--build-id N]\n"
+    "        [--load-addr A] [--entry E] INPUT -o OUTPUT\n"
+    "                              wrap a built firmware into an image\n"
     "  version                     daemon and protocol versions\n"
     "\n"
     "Options:\n"
@@ -93,10 +104,11 @@ static const char usage_text[] =
     "DUR is a number with a unit: 500ms, 30s, 10m, 2h, 1d (bare: seconds).\n"
     "T is a time: DUR ago (10m), now, or ISO 8601 local or UTC time\n"
     "(2026-11-25T07:00, 2026-11-25T07:00:00Z).  S is seconds since the\n"
-    "Unix epoch.  Topics: samples, heap, alerts, link, mcu.\n"
+    "Unix epoch.  Topics: samples, heap, alerts, link, mcu, flash.\n"
     "\n"
-    "Exit status: 0 success; 1 error from tetherd or the MCU (NACK);\n"
-    "2 bad usage; 3 cannot connect, or no response within the timeout.\n";
+    "Exit status: 0 success; 1 error from tetherd or the MCU (a NACK, a\n"
+    "failed or reverted flash); 2 bad usage; 3 cannot connect, or no\n"
+    "response within the timeout.\n";
 
 static int usage_error(const char *what, const char *arg)
 {
@@ -204,6 +216,7 @@ enum opt_type {
     OPT_WORD,     /* one of choices, or any text when choices is NULL */
     OPT_LIST,     /* comma-separated choices: an array of strings */
     OPT_CHANNEL,  /* a channel number appended to params "channels" */
+    OPT_FLAG,     /* no value: *num is set to 1 */
 };
 
 /* One option of a command: where its value goes and what a bad one is
@@ -230,8 +243,8 @@ struct args {
 };
 
 static const char *const series_names[] = {"adc", "heap", NULL};
-static const char *const topic_names[] = {"samples", "heap", "alerts",
-                                          "link",    "mcu",  NULL};
+static const char *const topic_names[] = {"samples", "heap",  "alerts", "link",
+                                          "mcu",     "flash", NULL};
 
 static int is_choice(const char *const *choices, const char *s, size_t len)
 {
@@ -339,10 +352,19 @@ static int parse_args(struct ctl *c, int argc, char **argv, struct args *a)
             continue;
         for (size_t k = 0; k < a->nopts && !matched; k++) {
             const char *v;
-            int m = opt_value(argc, argv, &i, a->opts[k].name, &v);
+            int m;
             char need[64];
             int rc;
 
+            if (a->opts[k].type == OPT_FLAG) {
+                if (strcmp(argv[i], a->opts[k].name) != 0)
+                    continue;
+                *a->opts[k].num = 1;
+                i++;
+                matched = 1;
+                continue;
+            }
+            m = opt_value(argc, argv, &i, a->opts[k].name, &v);
             if (m == 0)
                 continue;
             if (m < 0) {
@@ -517,21 +539,6 @@ static int cmd_version(struct ctl *c, int argc, char **argv)
     struct args a = {0};
 
     return simple(c, argc, argv, &a, "version", show_version);
-}
-
-static void show_json(FILE *out, const cJSON *j)
-{
-    cJSON *copy = cJSON_Duplicate(j, 1);
-
-    write_json(out, copy, 0);
-    cJSON_Delete(copy);
-}
-
-static int cmd_flash(struct ctl *c, int argc, char **argv)
-{
-    struct args a = {0};
-
-    return simple(c, argc, argv, &a, "flash", show_json);
 }
 
 static int cmd_latest(struct ctl *c, int argc, char **argv)
@@ -1086,7 +1093,7 @@ static int cmd_watch(struct ctl *c, int argc, char **argv)
     const struct opt opts[] = {
         {.name = "--topics",
          .type = OPT_LIST,
-         .what = "bad --topics (samples, heap, alerts, link, mcu)",
+         .what = "bad --topics (samples, heap, alerts, link, mcu, flash)",
          .key = "topics",
          .choices = topic_names},
         {.name = "--decimate",
@@ -1226,14 +1233,245 @@ static int cmd_send(struct ctl *c, int argc, char **argv)
     return ack ? EXIT_OK : EXIT_FAIL;
 }
 
+/* ---- flash, image ---- */
+
+/* Follows one flash: its notifications until the outcome. */
+struct flash_watch {
+    struct show_flash sf;
+    int json;
+    double id;      /* the flash's id, from the answer */
+    cJSON *outcome; /* the params of the "done" notification */
+};
+
+static void flash_note(struct flash_watch *w, const cJSON *note)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(note, "method");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(note, "params");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(p, "id");
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(p, "state");
+    int done;
+
+    if (!cJSON_IsString(m) || strcmp(m->valuestring, "flash") != 0 ||
+        !cJSON_IsNumber(id) || id->valuedouble != w->id)
+        return;
+    if (w->json) {
+        cJSON *copy = cJSON_Duplicate(note, 1);
+
+        write_json(stdout, copy, 1);
+        cJSON_Delete(copy);
+        fflush(stdout);
+        done = cJSON_IsString(state) && strcmp(state->valuestring, "done") == 0;
+    } else {
+        done = show_flash_progress(stderr, &w->sf, p);
+    }
+    if (done)
+        w->outcome = cJSON_Duplicate(p, 1);
+}
+
+static int flash_follow(struct ctl *c, struct flash_watch *w)
+{
+    struct sigaction sa;
+
+    /* Ctrl-C stops watching, not the update: tetherd carries on. */
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    while (w->outcome == NULL) {
+        cJSON *note;
+        /* Every phase of an update is bounded in tetherd, which always
+         * ends with an outcome: no timeout here. */
+        int r = rpc_next_note(c->rpc, -1, &note);
+
+        if (r == -EINTR && stop_requested) {
+            if (w->sf.bar_open)
+                fputc('\n', stderr);
+            fprintf(stderr, "tetherctl: stopped watching; the update goes on "
+                            "in tetherd (tetherctl watch --topics flash)\n");
+            return EXIT_FAIL;
+        }
+        if (r != 0)
+            return report(c, r, NULL);
+        flash_note(w, note);
+        cJSON_Delete(note);
+    }
+    return EXIT_OK;
+}
+
+static int cmd_flash(struct ctl *c, int argc, char **argv)
+{
+    int64_t no_confirm = 0, force = 0;
+    const char *words[1] = {NULL};
+    const struct opt opts[] = {
+        {.name = "--no-confirm", .type = OPT_FLAG, .num = &no_confirm},
+        {.name = "--force", .type = OPT_FLAG, .num = &force},
+    };
+    struct args a = {.opts = opts,
+                     .nopts = sizeof(opts) / sizeof(opts[0]),
+                     .words = words,
+                     .words_max = 1};
+    struct flash_watch w = {.json = 0};
+    char path[PATH_MAX];
+    const cJSON *id;
+    cJSON *params, *res;
+    int rc = parse_args(c, argc, argv, &a), ok;
+
+    if (rc != EXIT_OK)
+        return rc;
+    if (a.nwords == 0)
+        return usage_error("flash needs an image file", NULL);
+    /* tetherd reads the file itself, from its own working directory. */
+    if (realpath(words[0], path) == NULL) {
+        fprintf(stderr, "tetherctl: cannot read %s: %s\n", words[0],
+                strerror(errno));
+        return EXIT_FAIL;
+    }
+    params = cJSON_CreateObject();
+    cJSON_AddStringToObject(params, "image", path);
+    cJSON_AddBoolToObject(params, "confirm", !no_confirm);
+    cJSON_AddBoolToObject(params, "force", force != 0);
+    rc = call(c, "flash", params, &res);
+    if (rc != EXIT_OK)
+        return rc;
+    id = cJSON_GetObjectItemCaseSensitive(res, "id");
+    if (!cJSON_IsNumber(id)) {
+        cJSON_Delete(res);
+        return report(c, -EPROTO, NULL);
+    }
+    w.id = id->valuedouble;
+    w.json = c->json;
+    show_flash_init(&w.sf, isatty(STDERR_FILENO));
+    if (c->json) {
+        write_json(stdout, res, 1);
+        fflush(stdout);
+    } else {
+        show_flash_started(stderr, res);
+    }
+    cJSON_Delete(res);
+    rc = flash_follow(c, &w);
+    if (rc != EXIT_OK)
+        return rc;
+    if (c->json) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(w.outcome, "outcome");
+
+        ok = cJSON_IsString(o) && (strcmp(o->valuestring, "confirmed") == 0 ||
+                                   strcmp(o->valuestring, "testing") == 0);
+    } else {
+        ok = show_flash_outcome(stdout, w.outcome);
+    }
+    cJSON_Delete(w.outcome);
+    return ok ? EXIT_OK : EXIT_FAIL;
+}
+
+static int parse_u32_arg(const char *v, const char *what, uint32_t *out)
+{
+    long long n;
+
+    if (fmt_parse_int(v, 1, 0, UINT32_MAX, &n) != 0)
+        return usage_error(what, v);
+    *out = (uint32_t)n;
+    return EXIT_OK;
+}
+
+static int cmd_image(struct ctl *c, int argc, char **argv)
+{
+    const char *board = NULL, *version = NULL, *build = NULL, *load = NULL;
+    const char *entry = NULL, *output = NULL, *words[1] = {NULL};
+    const struct opt opts[] = {
+        {.name = "--board",
+         .type = OPT_WORD,
+         .what = "bad --board (tether-sim, mps2-an505, stm32u585)",
+         .word = &board},
+        {.name = "--version",
+         .type = OPT_WORD,
+         .what = "bad --version (X.Y.Z)",
+         .word = &version},
+        {.name = "--build-id",
+         .type = OPT_WORD,
+         .what = "bad --build-id",
+         .word = &build},
+        {.name = "--load-addr",
+         .type = OPT_WORD,
+         .what = "bad --load-addr",
+         .word = &load},
+        {.name = "--entry",
+         .type = OPT_WORD,
+         .what = "bad --entry",
+         .word = &entry},
+        {.name = "-o", .type = OPT_WORD, .what = "bad -o", .word = &output},
+        {.name = "--output",
+         .type = OPT_WORD,
+         .what = "bad --output",
+         .word = &output},
+    };
+    struct args a = {.opts = opts,
+                     .nopts = sizeof(opts) / sizeof(opts[0]),
+                     .words = words,
+                     .words_max = 1};
+    struct mkimage_opts o = {0};
+    struct image_hdr h;
+    char err[2 * PATH_MAX], total[FMT_BUF_MAX], hash[2 * IMAGE_HASH_LEN + 1];
+    int rc = parse_args(c, argc, argv, &a);
+
+    if (rc != EXIT_OK)
+        return rc;
+    if (a.nwords == 0 || output == NULL || board == NULL || version == NULL)
+        return usage_error("image needs --board, --version, INPUT and -o "
+                           "OUTPUT",
+                           NULL);
+    if (mkimage_board(board, &o.board) != 0)
+        return strcmp(board, "atmega328p") == 0
+                   ? usage_error("atmega328p takes no updates (flash it "
+                                 "with avrdude)",
+                                 NULL)
+                   : usage_error("bad --board (tether-sim, mps2-an505, "
+                                 "stm32u585)",
+                                 board);
+    if (mkimage_version(version, &o.version) != 0)
+        return usage_error("bad --version (X.Y.Z, each 0 to 255)", version);
+    if ((build != NULL &&
+         (rc = parse_u32_arg(build, "bad --build-id", &o.build_id)) != 0) ||
+        (load != NULL &&
+         (rc = parse_u32_arg(load, "bad --load-addr", &o.load_addr)) != 0) ||
+        (entry != NULL &&
+         (rc = parse_u32_arg(entry, "bad --entry", &o.entry)) != 0))
+        return rc;
+    o.ram = load != NULL;
+    if (mkimage_file(words[0], output, &o, &h, err, sizeof(err)) != 0) {
+        fprintf(stderr, "tetherctl: %s\n", err);
+        return EXIT_FAIL;
+    }
+    for (size_t i = 0; i < IMAGE_HASH_LEN; i++)
+        snprintf(hash + 2 * i, 3, "%02x", h.hash[i]);
+    fmt_bytes(total, sizeof(total), h.body_len);
+    if (c->json) {
+        cJSON *j = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(j, "output", output);
+        cJSON_AddStringToObject(j, "board", board);
+        cJSON_AddStringToObject(j, "version", version);
+        cJSON_AddNumberToObject(j, "build_id", h.build_id);
+        cJSON_AddNumberToObject(j, "body_len", h.body_len);
+        cJSON_AddStringToObject(j, "sha256", hash);
+        print_json(j);
+        cJSON_Delete(j);
+    } else {
+        printf("wrote %s: %s %s, build %08" PRIx32 ", %s body, SHA-256 %s\n",
+               output, board, version, h.build_id, total, hash);
+    }
+    return EXIT_OK;
+}
+
 static const struct {
     const char *name;
     int (*run)(struct ctl *c, int argc, char **argv);
 } commands[] = {
-    {"status", cmd_status},   {"latest", cmd_latest}, {"history", cmd_history},
-    {"heap", cmd_heap},       {"plot", cmd_plot},     {"alerts", cmd_alerts},
-    {"watch", cmd_watch},     {"send", cmd_send},     {"flash", cmd_flash},
-    {"version", cmd_version},
+    {"status", cmd_status}, {"latest", cmd_latest},   {"history", cmd_history},
+    {"heap", cmd_heap},     {"plot", cmd_plot},       {"alerts", cmd_alerts},
+    {"watch", cmd_watch},   {"send", cmd_send},       {"flash", cmd_flash},
+    {"image", cmd_image},   {"version", cmd_version},
 };
 
 int main(int argc, char **argv)

@@ -103,6 +103,16 @@ static void assert_same(const struct config *a, const struct config *b)
     ck_assert_str_eq(a->alert_command, b->alert_command);
     ck_assert_uint_eq(a->alert_timeout_ms, b->alert_timeout_ms);
     ck_assert_str_eq(a->socket, b->socket);
+    ck_assert_int_eq(a->flash_method, b->flash_method);
+    ck_assert_uint_eq(a->flash_window, b->flash_window);
+    ck_assert_uint_eq(a->flash_timeout_ms, b->flash_timeout_ms);
+    ck_assert_uint_eq(a->flash_retries, b->flash_retries);
+    ck_assert_uint_eq(a->flash_wait_ms, b->flash_wait_ms);
+    ck_assert_uint_eq(a->flash_health_s, b->flash_health_s);
+    ck_assert_str_eq(a->openocd_command, b->openocd_command);
+    ck_assert_str_eq(a->openocd_config, b->openocd_config);
+    ck_assert_uint_eq(a->openocd_address, b->openocd_address);
+    ck_assert_uint_eq(a->openocd_timeout_ms, b->openocd_timeout_ms);
     ck_assert_int_eq(a->log_level, b->log_level);
 }
 
@@ -162,6 +172,16 @@ START_TEST(test_config_defaults_are_the_documented_values)
     ck_assert_str_eq(c.alert_command, "");
     ck_assert_uint_eq(c.alert_timeout_ms, 10000);
     ck_assert_str_eq(c.socket, "/run/tether/tetherd.sock");
+    ck_assert_int_eq(c.flash_method, CONFIG_FLASH_UART);
+    ck_assert_uint_eq(c.flash_window, 4);
+    ck_assert_uint_eq(c.flash_timeout_ms, 1000);
+    ck_assert_uint_eq(c.flash_retries, 5);
+    ck_assert_uint_eq(c.flash_wait_ms, 30000);
+    ck_assert_uint_eq(c.flash_health_s, 5);
+    ck_assert_str_eq(c.openocd_command, "openocd");
+    ck_assert_str_eq(c.openocd_config, "");
+    ck_assert_uint_eq(c.openocd_address, 0x08000000u);
+    ck_assert_uint_eq(c.openocd_timeout_ms, 120000);
     ck_assert_int_eq(c.log_level, LOG_PRIO_INFO);
 }
 END_TEST
@@ -257,6 +277,17 @@ START_TEST(test_config_reads_every_key_of_a_full_file)
                                    "command_timeout_ms = 2000\n"
                                    "[socket]\n"
                                    "path = /tmp/x/s.sock\n"
+                                   "[flash]\n"
+                                   "method = openocd\n"
+                                   "window = 8\n"
+                                   "timeout_ms = 250\n"
+                                   "retries = 0\n"
+                                   "wait_ms = 5000\n"
+                                   "health_s = 0\n"
+                                   "openocd_command = /usr/bin/openocd -d1\n"
+                                   "openocd_config = /etc/a.cfg /etc/b.cfg\n"
+                                   "openocd_address = 0x0800aBcD\n"
+                                   "openocd_timeout_ms = 9000\n"
                                    "[log]\n"
                                    "level = warning\n"),
                      0);
@@ -287,6 +318,16 @@ START_TEST(test_config_reads_every_key_of_a_full_file)
     ck_assert_str_eq(c.alert_command, "/usr/local/bin/page -x ops");
     ck_assert_uint_eq(c.alert_timeout_ms, 2000);
     ck_assert_str_eq(c.socket, "/tmp/x/s.sock");
+    ck_assert_int_eq(c.flash_method, CONFIG_FLASH_OPENOCD);
+    ck_assert_uint_eq(c.flash_window, 8);
+    ck_assert_uint_eq(c.flash_timeout_ms, 250);
+    ck_assert_uint_eq(c.flash_retries, 0);
+    ck_assert_uint_eq(c.flash_wait_ms, 5000);
+    ck_assert_uint_eq(c.flash_health_s, 0);
+    ck_assert_str_eq(c.openocd_command, "/usr/bin/openocd -d1");
+    ck_assert_str_eq(c.openocd_config, "/etc/a.cfg /etc/b.cfg");
+    ck_assert_uint_eq(c.openocd_address, 0x0800abcdu);
+    ck_assert_uint_eq(c.openocd_timeout_ms, 9000);
     ck_assert_int_eq(c.log_level, LOG_PRIO_WARNING);
 }
 END_TEST
@@ -350,13 +391,13 @@ static const struct bad_file bad_files[] = {
      "'%'"},
     {"[serial]\nbaud = 9600\n",
      "1: unknown section [serial] (expected [link], [store], [ring], "
-     "[alert], [socket] or [log])"},
+     "[alert], [socket], [flash] or [log])"},
     {"[link]\nspeed = 9600\n",
      "2: [link] speed: unknown key (expected device, baud, flow or "
      "stale_after_ms)"},
     {"baud = 9600\n",
      "1: 'baud' comes before any section; put it under [link], [store], "
-     "[ring], [alert], [socket] or [log]"},
+     "[ring], [alert], [socket], [flash] or [log]"},
     {"[store]\ncommit_ms = 0\n",
      "2: [store] commit_ms: expected a number from 1 to 10000, got '0'"},
     {"[store]\ncommit_ms = 10001\n",
@@ -421,7 +462,30 @@ static const struct bad_file bad_files[] = {
      "9600, 115200 or 921600, got '1'"},
     {"[nope]\nkey = 1\n[link]\nbaud = 2\n",
      "1: unknown section [nope] (expected [link], [store], [ring], [alert], "
-     "[socket] or [log])"},
+     "[socket], [flash] or [log])"},
+    {"[flash]\nmethod = stlink\n",
+     "2: [flash] method: expected uart or openocd, got 'stlink'"},
+    {"[flash]\nwindow = 9\n",
+     "2: [flash] window: expected a number from 1 to 8, got '9'"},
+    {"[flash]\nwindow = 0\n",
+     "2: [flash] window: expected a number from 1 to 8, got '0'"},
+    {"[flash]\nopenocd_address = 0x123456789\n",
+     "2: [flash] openocd_address: expected an address such as 0x08000000 "
+     "(at most 32 bits), got '0x123456789'"},
+    {"[flash]\nopenocd_address = 0x08zz\n",
+     "2: [flash] openocd_address: expected an address such as 0x08000000 "
+     "(at most 32 bits), got '0x08zz'"},
+    {"[flash]\nopenocd_address = 0x\n",
+     "2: [flash] openocd_address: expected an address such as 0x08000000 "
+     "(at most 32 bits), got '0x'"},
+    {"[flash]\nopenocd_command =\n",
+     "2: [flash] openocd_command: expected a value, got nothing"},
+    {"[flash]\nhealth_s = 3601\n",
+     "2: [flash] health_s: expected a number from 0 to 3600, got '3601'"},
+    {"[flash]\nspeed = 1\n",
+     "2: [flash] speed: unknown key (expected method, window, timeout_ms, "
+     "retries, wait_ms, health_s, openocd_command, openocd_config, "
+     "openocd_address or openocd_timeout_ms)"},
 };
 
 START_TEST(test_config_file_errors_name_the_line_key_and_expectation)
@@ -549,6 +613,26 @@ START_TEST(test_config_every_key_is_also_a_flag)
                           "2000",
                           "--socket",
                           "/tmp/s.sock",
+                          "--flash-method",
+                          "openocd",
+                          "--flash-window",
+                          "2",
+                          "--flash-timeout-ms",
+                          "300",
+                          "--flash-retries",
+                          "9",
+                          "--flash-wait-ms",
+                          "2000",
+                          "--health-s",
+                          "12",
+                          "--openocd-command",
+                          "/opt/openocd -s /opt/scripts",
+                          "--openocd-config",
+                          "a.cfg b.cfg",
+                          "--openocd-address",
+                          "134348800",
+                          "--openocd-timeout-ms",
+                          "60000",
                           "--log-level",
                           "error",
                           NULL};
@@ -571,9 +655,18 @@ START_TEST(test_config_every_key_is_also_a_flag)
                                "command = /bin/page ops\n"
                                "command_timeout_ms = 2000\n"
                                "[socket]\npath = /tmp/s.sock\n"
+                               "[flash]\nmethod = openocd\nwindow = 2\n"
+                               "timeout_ms = 300\nretries = 9\n"
+                               "wait_ms = 2000\nhealth_s = 12\n"
+                               "openocd_command = /opt/openocd -s "
+                               "/opt/scripts\n"
+                               "openocd_config = a.cfg b.cfg\n"
+                               "openocd_address = 0x08020000\n"
+                               "openocd_timeout_ms = 60000\n"
                                "[log]\nlevel = error\n"),
                      0);
     assert_same(&by_flags, &by_file);
+    ck_assert_uint_eq(by_flags.openocd_address, 0x08020000u);
 }
 END_TEST
 
@@ -642,6 +735,11 @@ static const struct bad_flags bad_flags[] = {
      "--device: expected no control characters, got '/dev/tty?S1'"},
     {{"--queue-rows", "10"},
      "--queue-rows: expected at least commit_rows (1000), got '10'"},
+    {{"--flash-method", "swd"},
+     "--flash-method: expected uart or openocd, got 'swd'"},
+    {{"--openocd-address", "-1"},
+     "--openocd-address: expected an address such as 0x08000000 (at most 32 "
+     "bits), got '-1'"},
     {{"--heap-low", "90%", "--heap-hysteresis", "10%"},
      "--heap-hysteresis: expected at most 9% with heap_low at 90% (their "
      "sum, where the alert clears, must stay under 100%), got '10%'"},
@@ -706,6 +804,16 @@ static const char *const flags[] = {
     "--alert-command CMD",
     "--command-timeout-ms MS",
     "--socket PATH",
+    "--flash-method uart|openocd",
+    "--flash-window N",
+    "--flash-timeout-ms MS",
+    "--flash-retries N",
+    "--flash-wait-ms MS",
+    "--health-s S",
+    "--openocd-command CMD",
+    "--openocd-config FILES",
+    "--openocd-address ADDR",
+    "--openocd-timeout-ms MS",
     "--log-level LEVEL",
 };
 
@@ -816,7 +924,9 @@ START_TEST(test_config_printed_configuration_reads_back_the_same)
                      "baud = 4000000\nflow = rtscts\n"
                      "[store]\ndb = :memory:\nraw_max_age_s = 0\n"
                      "[alert]\nheap_low = 8000\n"
-                     "[socket]\npath = rel/t.sock\n");
+                     "[socket]\npath = rel/t.sock\n"
+                     "[flash]\nmethod = openocd\nopenocd_address = 7\n"
+                     "openocd_config = x.cfg\n");
     ck_assert_int_eq(load_args(&c, NULL, args), 0);
     assert_round_trip(&c);
 
@@ -865,6 +975,10 @@ START_TEST(test_config_printed_file_has_every_section_and_key)
         "hold_off_reports = 3\nleak_window_s = 60\nleak_horizon_s = 600\n"
         "leak_min_reports = 10\ncommand =\ncommand_timeout_ms = 10000\n",
         "\n[socket]\npath = /run/tether/tetherd.sock\n",
+        "\n[flash]\nmethod = uart\nwindow = 4\ntimeout_ms = 1000\n"
+        "retries = 5\nwait_ms = 30000\nhealth_s = 5\n"
+        "openocd_command = openocd\nopenocd_config =\n"
+        "openocd_address = 0x08000000\nopenocd_timeout_ms = 120000\n",
         "\n[log]\nlevel = info\n",
     };
     static char text[TEXT_MAX];
@@ -1075,6 +1189,16 @@ START_TEST(test_config_documentation_names_every_key_and_flag)
         "command",
         "command_timeout_ms",
         "path",
+        "method",
+        "window",
+        "timeout_ms",
+        "retries",
+        "wait_ms",
+        "health_s",
+        "openocd_command",
+        "openocd_config",
+        "openocd_address",
+        "openocd_timeout_ms",
         "level",
     };
     char path[FILE_NAME_MAX], cell[128];

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,7 +71,8 @@ static struct {
     /* What the link reported. */
     enum link_state states[STATES_MAX];
     size_t nstates;
-    unsigned hellos, resets, adcs, heaps, logs, stats, answers;
+    unsigned hellos, resets, adcs, heaps, logs, stats, answers, statuses;
+    struct msg_upd_status upd;
     struct msg_hello hello;
     uint8_t reset_cause;
     struct msg_ack answer;
@@ -180,6 +182,13 @@ static void on_answer(void *ctx, const struct msg_ack *a)
     t.answer = *a;
 }
 
+static void on_upd_status(void *ctx, const struct msg_upd_status *s)
+{
+    (void)ctx;
+    t.statuses++;
+    t.upd = *s;
+}
+
 static const struct link_events events = {
     .state = on_state,
     .hello = on_hello,
@@ -189,6 +198,7 @@ static const struct link_events events = {
     .log = on_log,
     .stats = on_stats,
     .answer = on_answer,
+    .upd_status = on_upd_status,
 };
 
 /* ---- Running the loop, bounded ---- */
@@ -579,6 +589,62 @@ START_TEST(test_link_survives_the_sim_dying_and_reattaches_to_a_new_one)
     ck_assert_uint_eq(s.reconnects, 1);
     ck_assert_uint_eq(s.mcu_resets, 1);
     ck_assert_uint_eq(s.seq_gaps, 0);
+    finish();
+}
+END_TEST
+
+static bool has_status(void)
+{
+    return t.statuses >= 1;
+}
+
+START_TEST(test_link_passes_update_status_answers_on)
+{
+    char slots[PATH_MAX + 16];
+    const char *args[] = {"--flash", slots, NULL};
+    uint16_t seq;
+
+    snprintf(slots, sizeof(slots), "%s/slots", t.dir);
+    ck_assert_int_eq(mkdir(slots, 0700), 0);
+    sim_start(&t.sims[0], args);
+    start_link(t.tty, 3000);
+    ck_assert(run_until(has_hello, WAIT_MS));
+    ck_assert_uint_ne(t.hello.caps & MSG_CAP_UPDATE, 0);
+    ck_assert_int_eq(link_send(t.link, MSG_UPD_QUERY, NULL, 0, &seq), 0);
+    ck_assert(run_until(has_status, WAIT_MS));
+    ck_assert_uint_eq(t.upd.req_seq, seq);
+    ck_assert_uint_eq(t.upd.req_type, MSG_UPD_QUERY);
+    ck_assert_uint_eq(t.upd.state, MSG_UPD_IDLE);
+    ck_assert_uint_eq(t.upd.fw_version, t.hello.fw_version);
+    ck_assert_uint_eq(t.answers, 0); /* not an ACK */
+    finish();
+}
+END_TEST
+
+/* Lent to OpenOCD: the device is closed and stays closed, with the MCU
+ * still there, until it is taken back. */
+START_TEST(test_link_released_device_stays_closed_until_reacquired)
+{
+    uint64_t loops;
+
+    sim_start(&t.sims[0], NULL);
+    start_link(t.tty, 3000);
+    ck_assert(run_until(has_hello, WAIT_MS));
+    link_release(t.link, "lent for a test");
+    ck_assert_int_eq(link_state(t.link), LINK_DISCONNECTED);
+    ck_assert_int_eq(t.states[t.nstates - 1], LINK_DISCONNECTED);
+    ck_assert(log_contains("link disconnected: lent for a test"));
+    ck_assert_int_eq(link_send(t.link, MSG_GET_HELLO, NULL, 0, NULL),
+                     LINK_ENOTCONN);
+    link_release(t.link, "again"); /* no-op */
+    loops = t.iterations;
+    run_for(1500); /* longer than any retry */
+    ck_assert_int_eq(link_state(t.link), LINK_DISCONNECTED);
+    ck_assert_uint_lt(t.iterations - loops, IDLE_LOOPS);
+    ck_assert_uint_eq(stats_now().reconnects, 0);
+    link_reacquire(t.link);
+    ck_assert(run_until(is_connected, REATTACH_MS));
+    ck_assert_uint_eq(stats_now().reconnects, 1);
     finish();
 }
 END_TEST
@@ -1000,6 +1066,9 @@ static Suite *link_suite(void)
         sim, test_link_survives_the_sim_dying_and_reattaches_to_a_new_one);
     tcase_add_test(sim, test_link_waits_for_a_missing_device_without_spinning);
     tcase_add_test(sim, test_link_reports_a_reboot_once_with_cause_software);
+    tcase_add_test(sim, test_link_passes_update_status_answers_on);
+    tcase_add_test(sim,
+                   test_link_released_device_stays_closed_until_reacquired);
     tcase_add_test(
         sim, test_link_goes_stale_when_frames_stop_and_back_when_they_resume);
     tcase_set_timeout(sim, 30);

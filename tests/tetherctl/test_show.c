@@ -25,7 +25,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "mkimage.h"
+#include "msg.h"
 #include "plot.h"
+#include "sha256.h"
 #include "show.h"
 
 #define FILE_MAX   (1024 * 1024) /* largest data file read */
@@ -424,6 +427,209 @@ START_TEST(test_watch_prints_one_line_per_notification_of_each_topic)
     expect_capture("watch", &c);
     for (int i = 0; i < n; i++)
         cJSON_Delete(notes[i]);
+}
+END_TEST
+
+/* ---- flash, image ---- */
+
+static const cJSON *note_params(const cJSON *note)
+{
+    return cJSON_GetObjectItemCaseSensitive(note, "params");
+}
+
+/* What tetherctl flash prints for the canned flash, in lines or with a
+ * terminal's bar: the answer, the progress, the outcome. */
+static void check_flash_run(const char *name, int tty)
+{
+    cJSON *notes[NOTES_MAX];
+    int n = load_lines("flash-notes.jsonl", notes, NOTES_MAX);
+    cJSON *started = load("flash-started.json");
+    struct show_flash sf;
+    struct capture c;
+    FILE *out = capture_start(&c);
+    int done = 0;
+
+    show_flash_init(&sf, tty);
+    show_flash_started(out, started);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(done, 0);
+        done = show_flash_progress(out, &sf, note_params(notes[i]));
+        if (done)
+            ck_assert_int_eq(show_flash_outcome(out, note_params(notes[i])), 1);
+    }
+    ck_assert_int_eq(done, 1);
+    expect_capture(name, &c);
+    for (int i = 0; i < n; i++)
+        cJSON_Delete(notes[i]);
+    cJSON_Delete(started);
+}
+
+START_TEST(test_flash_prints_a_line_per_state_and_tenth_of_the_upload)
+{
+    check_flash_run("flash-progress", 0);
+}
+END_TEST
+
+START_TEST(test_flash_on_a_terminal_redraws_one_bar_with_speed_and_time_left)
+{
+    check_flash_run("flash-progress-tty", 1);
+}
+END_TEST
+
+START_TEST(test_flash_outcome_says_what_runs_and_why_and_which_succeeded)
+{
+    static const int success[] = {1, 1, 0, 0, 1, 0};
+    cJSON *notes[NOTES_MAX];
+    int n = load_lines("flash-outcomes.jsonl", notes, NOTES_MAX);
+    struct capture c;
+    FILE *out = capture_start(&c);
+
+    ck_assert_int_eq(n, (int)(sizeof(success) / sizeof(success[0])));
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(show_flash_outcome(out, note_params(notes[i])),
+                         success[i]);
+    expect_capture("flash-outcomes", &c);
+    for (int i = 0; i < n; i++)
+        cJSON_Delete(notes[i]);
+}
+END_TEST
+
+START_TEST(test_watch_prints_flash_progress_one_line_each)
+{
+    cJSON *notes[NOTES_MAX];
+    int n = load_lines("flash-notes.jsonl", notes, NOTES_MAX);
+    struct capture c;
+    FILE *out = capture_start(&c);
+
+    for (int i = 0; i < n; i++)
+        show_note(out, notes[i], T0_US);
+    expect_capture("flash-watch", &c);
+    for (int i = 0; i < n; i++)
+        cJSON_Delete(notes[i]);
+}
+END_TEST
+
+START_TEST(test_image_reads_boards_and_versions)
+{
+    uint8_t b;
+    uint32_t v;
+
+    ck_assert_int_eq(mkimage_board("tether-sim", &b), 0);
+    ck_assert_uint_eq(b, MSG_BOARD_SIM);
+    ck_assert_int_eq(mkimage_board("sim", &b), 0);
+    ck_assert_int_eq(mkimage_board("mps2-an505", &b), 0);
+    ck_assert_uint_eq(b, MSG_BOARD_MPS2_AN505);
+    ck_assert_int_eq(mkimage_board("stm32u585", &b), 0);
+    ck_assert_uint_eq(b, MSG_BOARD_STM32U585);
+    ck_assert_int_ne(mkimage_board("atmega328p", &b), 0);
+    ck_assert_int_ne(mkimage_board("", &b), 0);
+    ck_assert_int_eq(mkimage_version("0.2.0", &v), 0);
+    ck_assert_uint_eq(v, 0x000200);
+    ck_assert_int_eq(mkimage_version("255.1.17", &v), 0);
+    ck_assert_uint_eq(v, 0xff0111);
+    ck_assert_int_ne(mkimage_version("256.0.0", &v), 0);
+    ck_assert_int_ne(mkimage_version("1.2", &v), 0);
+    ck_assert_int_ne(mkimage_version("1.2.3.4", &v), 0);
+    ck_assert_int_ne(mkimage_version("1..3", &v), 0);
+    ck_assert_int_ne(mkimage_version("v1.2.3", &v), 0);
+    ck_assert_int_ne(mkimage_version("1.2.3 ", &v), 0);
+    ck_assert_int_ne(mkimage_version("00001.2.3", &v), 0);
+}
+END_TEST
+
+/* The header, read back with the protocol's own decoder. */
+START_TEST(test_image_header_names_board_version_length_and_hash)
+{
+    static uint8_t body[3000];
+    struct mkimage_opts o = {.board = MSG_BOARD_MPS2_AN505,
+                             .version = 0x000203,
+                             .build_id = 0xabcd0123,
+                             .ram = true,
+                             .load_addr = 0x20000000,
+                             .entry = 0x40};
+    uint8_t hdr[IMAGE_HDR_LEN], digest[SHA256_LEN];
+    struct image_hdr h;
+
+    for (size_t i = 0; i < sizeof(body); i++)
+        body[i] = (uint8_t)(i * 13);
+    ck_assert_int_eq(mkimage_header(body, sizeof(body), &o, hdr), 0);
+    ck_assert_int_eq(image_decode(hdr, sizeof(hdr), &h), 0);
+    ck_assert_uint_eq(h.board, MSG_BOARD_MPS2_AN505);
+    ck_assert_uint_eq(h.fw_version, 0x000203);
+    ck_assert_uint_eq(h.build_id, 0xabcd0123);
+    ck_assert_uint_eq(h.body_len, sizeof(body));
+    ck_assert_uint_eq(h.flags, IMAGE_FLAG_RAM);
+    ck_assert_uint_eq(h.load_addr, 0x20000000);
+    ck_assert_uint_eq(h.entry, 0x40);
+    sha256_digest(body, sizeof(body), digest);
+    ck_assert_int_eq(memcmp(h.hash, digest, SHA256_LEN), 0);
+    /* Without a load address, no RAM flag and no address. */
+    o.ram = false;
+    ck_assert_int_eq(mkimage_header(body, sizeof(body), &o, hdr), 0);
+    ck_assert_int_eq(image_decode(hdr, sizeof(hdr), &h), 0);
+    ck_assert_uint_eq(h.flags, 0);
+    ck_assert_uint_eq(h.load_addr, 0);
+    /* An entry outside the body, an empty body. */
+    o.entry = sizeof(body);
+    ck_assert_int_eq(mkimage_header(body, sizeof(body), &o, hdr), -EINVAL);
+    o.entry = 0;
+    ck_assert_int_eq(mkimage_header(body, 0, &o, hdr), -EINVAL);
+}
+END_TEST
+
+START_TEST(test_image_file_is_the_header_then_the_body_or_nothing)
+{
+    char dir[PATH_MAX / 2], in[PATH_MAX], out[PATH_MAX], err[PATH_MAX];
+    const char *tmp = getenv("TMPDIR");
+    struct mkimage_opts o = {.board = MSG_BOARD_SIM, .version = 0x000200};
+    static uint8_t body[1000], got[2000];
+    struct image_hdr h;
+    FILE *f;
+    size_t n;
+
+    snprintf(dir, sizeof(dir), "%s/tetherctl-image.XXXXXX",
+             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(in, sizeof(in), "%s/fw.bin", dir);
+    snprintf(out, sizeof(out), "%s/fw.img", dir);
+    memset(body, 0xa5, sizeof(body));
+    f = fopen(in, "wb");
+    ck_assert_ptr_nonnull(f);
+    fwrite(body, 1, sizeof(body), f);
+    fclose(f);
+
+    ck_assert_int_eq(mkimage_file(in, out, &o, &h, err, sizeof(err)), 0);
+    ck_assert_uint_eq(h.body_len, sizeof(body));
+    f = fopen(out, "rb");
+    ck_assert_ptr_nonnull(f);
+    n = fread(got, 1, sizeof(got), f);
+    fclose(f);
+    ck_assert_uint_eq(n, IMAGE_HDR_LEN + sizeof(body));
+    ck_assert_int_eq(image_decode(got, n, &h), 0);
+    ck_assert_int_eq(memcmp(got + IMAGE_HDR_LEN, body, sizeof(body)), 0);
+    unlink(out);
+
+    /* Refused inputs leave no output behind. */
+    o.entry = sizeof(body);
+    ck_assert_int_eq(mkimage_file(in, out, &o, NULL, err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "the entry is outside"));
+    ck_assert_int_ne(access(out, F_OK), 0);
+    o.entry = 0;
+    ck_assert_int_eq(mkimage_file(dir, out, &o, NULL, err, sizeof(err)),
+                     -EISDIR);
+    f = fopen(in, "wb");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert_int_eq(mkimage_file(in, out, &o, NULL, err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "is empty"));
+    ck_assert_int_ne(access(out, F_OK), 0);
+    snprintf(err, sizeof(err), "%s/none", dir);
+    ck_assert_int_eq(mkimage_file(err, out, &o, NULL, err, sizeof(err)),
+                     -ENOENT);
+    unlink(in);
+    ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
 
@@ -836,6 +1042,17 @@ static void print_everything(const char *what, const cJSON *j)
     show_note(out, j, T0_US);
     show_ack(out, j);
     show_version(out, j);
+    {
+        struct show_flash sf;
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "params");
+
+        show_flash_init(&sf, 0);
+        show_flash_started(out, j);
+        show_flash_progress(out, &sf, j);
+        show_flash_progress(out, &sf, p);
+        show_flash_outcome(out, j);
+        show_flash_outcome(out, p);
+    }
     for (size_t k = 0; k < sizeof(series) / sizeof(series[0]); k++) {
         struct plot_options o =
             options(series[k], T0_US, T0_US + 3600000000LL, 60000000);
@@ -927,10 +1144,11 @@ START_TEST(test_every_result_with_any_value_spoiled_prints_sanely)
         "status.json",       "status-boot.json",      "latest.json",
         "latest-stale.json", "history-adc-raw.json",  "history-adc-1m.json",
         "history-heap.json", "history-heap-raw.json", "alerts.json",
-        "send-nack.json",    "version.json",
+        "send-nack.json",    "version.json",          "flash-started.json",
     };
+    static const char *const note_files[] = {"notes.jsonl", "flash-notes.jsonl",
+                                             "flash-outcomes.jsonl"};
     cJSON *notes[NOTES_MAX];
-    int n = load_lines("notes.jsonl", notes, NOTES_MAX);
 
     mutations = 0;
     for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
@@ -940,9 +1158,13 @@ START_TEST(test_every_result_with_any_value_spoiled_prints_sanely)
         mutate_all(inputs[i], j, j);
         cJSON_Delete(j);
     }
-    for (int i = 0; i < n; i++) {
-        mutate_all("notes.jsonl", notes[i], notes[i]);
-        cJSON_Delete(notes[i]);
+    for (size_t k = 0; k < sizeof(note_files) / sizeof(note_files[0]); k++) {
+        int n = load_lines(note_files[k], notes, NOTES_MAX);
+
+        for (int i = 0; i < n; i++) {
+            mutate_all(note_files[k], notes[i], notes[i]);
+            cJSON_Delete(notes[i]);
+        }
     }
     /* Every value of every file was spoiled in every way. */
     ck_assert_int_gt(mutations, 2000);
@@ -974,6 +1196,16 @@ static Suite *show_suite(void)
     tcase_add_test(tc, test_alerts_without_any_say_none);
     tcase_add_test(tc,
                    test_watch_prints_one_line_per_notification_of_each_topic);
+    tcase_add_test(tc,
+                   test_flash_prints_a_line_per_state_and_tenth_of_the_upload);
+    tcase_add_test(
+        tc, test_flash_on_a_terminal_redraws_one_bar_with_speed_and_time_left);
+    tcase_add_test(
+        tc, test_flash_outcome_says_what_runs_and_why_and_which_succeeded);
+    tcase_add_test(tc, test_watch_prints_flash_progress_one_line_each);
+    tcase_add_test(tc, test_image_reads_boards_and_versions);
+    tcase_add_test(tc, test_image_header_names_board_version_length_and_hash);
+    tcase_add_test(tc, test_image_file_is_the_header_then_the_body_or_nothing);
     suite_add_tcase(s, tc);
 
     tcase_add_test(pl, test_plot_of_a_heap_leak_shows_the_curve_and_threshold);

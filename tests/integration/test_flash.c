@@ -1,0 +1,1193 @@
+/* Firmware update end to end (docs/UPDATE.md): the real tetherd flashing
+ * tether-sim --flash over a pseudo-terminal, asked through its query
+ * socket as tetherctl asks, and tetherctl itself.  The images are the
+ * simulator built as other versions: $TETHER_SIM_V2 (0.2.0) and
+ * $TETHER_SIM_MUTE (0.3.0, which never sends telemetry and so fails the
+ * health gate).
+ *
+ * A lost link is made by a proxy of the test's own between the
+ * simulator's pty and a pty of its own that tetherd opens: killing the
+ * proxy is the cable pulled, starting it again the cable put back.
+ *
+ * The openocd method runs a STAND-IN for OpenOCD, not OpenOCD
+ * (tests/integration/openocd-standin.sh, $TETHER_OPENOCD_STANDIN): it
+ * checks the command line tetherd builds and restarts the simulator as
+ * the image's body, which is what OpenOCD and a reset do to a board.
+ *
+ * Every process started here dies with the test that started it
+ * (simproc.h), but the simulator the stand-in starts, which the test
+ * stops by the pid the stand-in wrote (and `timeout` bounds); every wait
+ * is bounded.
+ *
+ * Run with --throughput to measure instead of test: flashes at 115200
+ * and 921600 baud (tether-sim --baud paces both directions) and prints
+ * the upload rate against the line rate. */
+#define _GNU_SOURCE
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "simproc.h"
+
+#define WAIT_MS    15000 /* for anything that should simply happen */
+#define FLASH_MS   60000 /* for a whole flash */
+#define DIR_MAX    64    /* short enough for a socket path inside it */
+#define FILE_MAX   (DIR_MAX + 32)
+#define LINE_MAX_  (1 << 20)
+#define TEXT_MAX   16384
+#define PROXY_BUF  4096
+#define PEER_UID   65534 /* Debian's nobody and nogroup */
+#define PEER_GID   65534
+#define PEER_GROUP "nogroup"
+
+struct run {
+    char dir[DIR_MAX];
+    char mcu[FILE_MAX];   /* the simulator's pty symlink */
+    char tty[FILE_MAX];   /* what tetherd opens: mcu, or the proxy's */
+    char slots[FILE_MAX]; /* --flash DIR */
+    char db[FILE_MAX];
+    char sock[FILE_MAX];
+    char log[FILE_MAX];
+    char conf[FILE_MAX];
+    pid_t sim;
+    pid_t proxy;
+    pid_t daemon;
+    pid_t standin_sim; /* started by the OpenOCD stand-in */
+};
+
+struct client {
+    int fd;
+    char *buf;
+    size_t len;
+    int next_id;
+};
+
+static struct run run;
+
+static const char *env_or(const char *name, const char *def)
+{
+    const char *p = getenv(name);
+
+    return p != NULL && p[0] != '\0' ? p : def;
+}
+
+static int remove_one(const char *path, const struct stat *st, int type,
+                      struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void wait_for_link(const char *path)
+{
+    int64_t end = simproc_now_ms() + WAIT_MS;
+    struct stat st;
+
+    while (lstat(path, &st) != 0 && simproc_now_ms() < end)
+        usleep(10000);
+    ck_assert_msg(lstat(path, &st) == 0, "no pty link %s", path);
+}
+
+/* ---- Processes ---- */
+
+/* Starts the simulator with --flash and the extra arguments. */
+static void start_sim(const char *const *extra)
+{
+    const char *args[16] = {"--link", run.mcu, "--flash", run.slots};
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    size_t n = 4;
+
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 15; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    unlink(run.mcu);
+    run.sim = simproc_spawn(env_or("TETHER_SIM", "build/tether-sim"), args,
+                            NULL, null, null);
+    close(null);
+    wait_for_link(run.mcu);
+}
+
+/* The proxy: copies bytes both ways between the simulator's pty and a pty
+ * of its own linked at run.tty, until it is killed.  It holds its own
+ * slave open, so tetherd closing and reopening the link is no hang-up. */
+static void proxy_child(void)
+{
+    struct termios tio;
+    uint8_t buf[PROXY_BUF];
+    int up, master, slave;
+    const char *name;
+
+    up = open(run.mcu, O_RDWR | O_NOCTTY | O_NONBLOCK);
+    master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (up < 0 || master < 0 || grantpt(master) != 0 || unlockpt(master) != 0 ||
+        (name = ptsname(master)) == NULL)
+        _exit(1);
+    slave = open(name, O_RDWR | O_NOCTTY);
+    if (slave < 0 || tcgetattr(slave, &tio) != 0)
+        _exit(1);
+    cfmakeraw(&tio);
+    tcsetattr(slave, TCSANOW, &tio);
+    if (tcgetattr(up, &tio) == 0) {
+        cfmakeraw(&tio);
+        tcsetattr(up, TCSANOW, &tio);
+    }
+    fcntl(master, F_SETFL, O_NONBLOCK);
+    unlink(run.tty);
+    if (symlink(name, run.tty) != 0)
+        _exit(1);
+    for (;;) {
+        struct pollfd p[2] = {{up, POLLIN, 0}, {master, POLLIN, 0}};
+
+        if (poll(p, 2, 1000) < 0 && errno != EINTR)
+            _exit(1);
+        for (int k = 0; k < 2; k++) {
+            ssize_t n = read(p[k].fd, buf, sizeof(buf));
+            int to = k == 0 ? master : up;
+
+            for (ssize_t off = 0; n > 0 && off < n;) {
+                ssize_t w = write(to, buf + off, (size_t)(n - off));
+
+                if (w > 0)
+                    off += w;
+                else if (w < 0 && errno != EAGAIN && errno != EINTR)
+                    break;
+                else
+                    poll(NULL, 0, 1);
+            }
+        }
+    }
+}
+
+static void start_proxy(void)
+{
+    pid_t parent = getpid();
+    pid_t pid;
+
+    unlink(run.tty);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        proxy_child();
+    }
+    run.proxy = pid;
+    wait_for_link(run.tty);
+}
+
+/* The cable pulled.  The link goes first, as udev removes a device's
+ * node: a symlink left to a dead pty would point at whatever pty takes
+ * its number next, another program's. */
+static void stop_proxy(void)
+{
+    unlink(run.tty);
+    kill(run.proxy, SIGKILL);
+    simproc_wait_exit(run.proxy, 2000);
+    run.proxy = 0;
+}
+
+/* Writes the configuration and starts tetherd with it; extra is more of
+ * the file ("[flash]" keys). */
+static void start_daemon(const char *flash_keys)
+{
+    const char *args[] = {"--config",       run.conf,   "--device", run.tty,
+                          "--db",           run.db,     "--socket", run.sock,
+                          "--socket-group", PEER_GROUP, "-v",       NULL};
+    char text[2048], env_tmp[FILE_MAX + 8];
+    const char *env[] = {env_tmp, NULL};
+    int log;
+
+    snprintf(text, sizeof(text),
+             "[flash]\nhealth_s = 2\nwait_ms = 10000\ntimeout_ms = 500\n%s",
+             flash_keys != NULL ? flash_keys : "");
+    write_text(run.conf, text);
+    /* The body file for OpenOCD goes to the test's directory. */
+    snprintf(env_tmp, sizeof(env_tmp), "TMPDIR=%s", run.dir);
+    log = open(run.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    ck_assert_int_ge(log, 0);
+    run.daemon =
+        simproc_spawn(env_or("TETHERD", "build/tetherd"), args, env, log, log);
+    close(log);
+}
+
+static void setup_dirs(void)
+{
+    const char *base = getenv("TMPDIR");
+
+    memset(&run, 0, sizeof(run));
+    snprintf(run.dir, sizeof(run.dir), "%.40s/tf-XXXXXX", base ? base : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(run.dir));
+    snprintf(run.mcu, sizeof(run.mcu), "%s/link", run.dir);
+    snprintf(run.tty, sizeof(run.tty), "%s/link", run.dir);
+    snprintf(run.slots, sizeof(run.slots), "%s/slots", run.dir);
+    snprintf(run.db, sizeof(run.db), "%s/tether.db", run.dir);
+    snprintf(run.sock, sizeof(run.sock), "%s/q.sock", run.dir);
+    snprintf(run.log, sizeof(run.log), "%s/tetherd.log", run.dir);
+    snprintf(run.conf, sizeof(run.conf), "%s/tetherd.conf", run.dir);
+    ck_assert_int_eq(mkdir(run.slots, 0700), 0);
+}
+
+/* tetherd straight on the simulator's pty. */
+static void setup(void)
+{
+    setup_dirs();
+    start_sim(NULL);
+    start_daemon(NULL);
+}
+
+/* The simulator paced at 460800 baud (both ways), behind the proxy, so
+ * that an upload lasts seconds and its link can be cut. */
+static void setup_proxied(void)
+{
+    const char *paced[] = {"--baud", "460800", NULL};
+
+    setup_dirs();
+    snprintf(run.mcu, sizeof(run.mcu), "%s/mcu", run.dir);
+    start_sim(paced);
+    start_proxy();
+    start_daemon(NULL);
+}
+
+/* Only the directories: the test starts what it needs. */
+static void setup_bare(void)
+{
+    setup_dirs();
+}
+
+static void stop_pid_file_process(void)
+{
+    char path[FILE_MAX];
+    FILE *f;
+    int pid = 0;
+
+    snprintf(path, sizeof(path), "%s/sim.pid", run.dir);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    if (fscanf(f, "%d", &pid) == 1 && pid > 0 && pid != run.sim) {
+        int64_t end = simproc_now_ms() + 3000;
+
+        /* Not our child: `timeout` passes the TERM on to the simulator. */
+        kill(pid, SIGTERM);
+        while (kill(pid, 0) == 0 && simproc_now_ms() < end)
+            usleep(20000);
+        kill(pid, SIGKILL);
+    }
+    fclose(f);
+}
+
+static void teardown(void)
+{
+    if (run.daemon > 0) {
+        kill(run.daemon, SIGKILL);
+        simproc_wait_exit(run.daemon, 2000);
+    }
+    if (run.proxy > 0)
+        stop_proxy();
+    if (run.sim > 0) {
+        kill(run.sim, SIGKILL);
+        simproc_wait_exit(run.sim, 2000);
+    }
+    stop_pid_file_process();
+    nftw(run.dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- Images ---- */
+
+/* Runs tetherctl with args against the daemon; returns its exit status
+ * and what it printed (stdout and stderr) in out. */
+static int tetherctl(const char *const *args, char *out, size_t cap,
+                     int timeout_ms)
+{
+    const char *argv[20] = {"--socket", run.sock};
+    char file[FILE_MAX];
+    size_t n = 2;
+    int fd, status;
+    FILE *f;
+
+    for (size_t i = 0; args[i] != NULL && n < 19; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    snprintf(file, sizeof(file), "%s/ctl.out", run.dir);
+    fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ck_assert_int_ge(fd, 0);
+    status =
+        simproc_wait_exit(simproc_spawn(env_or("TETHERCTL", "build/tetherctl"),
+                                        argv, NULL, fd, fd),
+                          timeout_ms);
+    close(fd);
+    f = fopen(file, "r");
+    ck_assert_ptr_nonnull(f);
+    n = fread(out, 1, cap - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    ck_assert_msg(status >= 0 && WIFEXITED(status), "tetherctl hung: %s", out);
+    return WEXITSTATUS(status);
+}
+
+/* Wraps a simulator executable into run.dir/<name> as version. */
+static void make_image(const char *exe, const char *version, const char *name,
+                       char *path, size_t cap)
+{
+    const char *args[] = {"image",     "--board", "tether-sim",
+                          "--version", version,   exe,
+                          "-o",        path,      NULL};
+    char out[TEXT_MAX];
+
+    snprintf(path, cap, "%s/%s", run.dir, name);
+    ck_assert_msg(tetherctl(args, out, sizeof(out), WAIT_MS) == 0, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "wrote "));
+}
+
+static void image_v2(char *path, size_t cap)
+{
+    make_image(env_or("TETHER_SIM_V2", "build/tests/sim-v2"), "0.2.0", "v2.img",
+               path, cap);
+}
+
+/* ---- The socket ---- */
+
+static void client_open(struct client *c)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int64_t end = simproc_now_ms() + WAIT_MS;
+
+    memset(c, 0, sizeof(*c));
+    c->buf = malloc(LINE_MAX_);
+    ck_assert_ptr_nonnull(c->buf);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", run.sock);
+    do {
+        c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(c->fd, 0);
+        if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+            return;
+        close(c->fd);
+        usleep(20000);
+    } while (simproc_now_ms() < end);
+    ck_abort_msg("cannot connect to %s", run.sock);
+}
+
+static void client_close(struct client *c)
+{
+    close(c->fd);
+    free(c->buf);
+}
+
+/* The next line within timeout_ms, parsed (caller deletes), or NULL. */
+static cJSON *read_msg(struct client *c, int timeout_ms)
+{
+    int64_t end = simproc_now_ms() + timeout_ms;
+
+    for (;;) {
+        char *nl = memchr(c->buf, '\n', c->len);
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        int64_t left;
+        ssize_t k;
+
+        if (nl != NULL) {
+            cJSON *m;
+
+            *nl = '\0';
+            m = cJSON_Parse(c->buf);
+            c->len -= (size_t)(nl + 1 - c->buf);
+            memmove(c->buf, nl + 1, c->len);
+            ck_assert_ptr_nonnull(m);
+            return m;
+        }
+        left = end - simproc_now_ms();
+        if (left <= 0 || c->len >= LINE_MAX_ - 1)
+            return NULL;
+        if (poll(&pfd, 1, (int)left) <= 0)
+            continue;
+        k = recv(c->fd, c->buf + c->len, LINE_MAX_ - 1 - c->len, 0);
+        if (k <= 0)
+            return NULL;
+        c->len += (size_t)k;
+    }
+}
+
+/* Sends a request; returns its response (notifications skipped). */
+static cJSON *call(struct client *c, const char *method, const char *params)
+{
+    char line[4096];
+    int id = ++c->next_id;
+    int64_t end = simproc_now_ms() + WAIT_MS;
+
+    snprintf(line, sizeof(line),
+             "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"%s\"%s%s}\n", id,
+             method, params ? ",\"params\":" : "", params ? params : "");
+    ck_assert_int_eq(send(c->fd, line, strlen(line), MSG_NOSIGNAL),
+                     (ssize_t)strlen(line));
+    while (simproc_now_ms() < end) {
+        cJSON *m = read_msg(c, (int)(end - simproc_now_ms()));
+        cJSON *mid;
+
+        ck_assert_msg(m != NULL, "no answer to %s", method);
+        mid = cJSON_GetObjectItem(m, "id");
+        if (cJSON_IsNumber(mid) && mid->valueint == id)
+            return m;
+        cJSON_Delete(m);
+    }
+    ck_abort_msg("no answer to %s", method);
+    return NULL;
+}
+
+static const cJSON *result(const cJSON *m)
+{
+    const cJSON *r = cJSON_GetObjectItem(m, "result");
+
+    ck_assert_msg(r != NULL, "error answer: %s",
+                  cJSON_PrintUnformatted(cJSON_GetObjectItem(m, "error")));
+    return r;
+}
+
+static int error_code(const cJSON *m)
+{
+    const cJSON *e = cJSON_GetObjectItem(m, "error");
+
+    ck_assert_msg(e != NULL, "not an error: %s", cJSON_PrintUnformatted(m));
+    return cJSON_GetObjectItem(e, "code")->valueint;
+}
+
+static const char *error_message(const cJSON *m)
+{
+    return cJSON_GetObjectItem(cJSON_GetObjectItem(m, "error"), "message")
+        ->valuestring;
+}
+
+static const cJSON *member(const cJSON *o, const char *a, const char *b)
+{
+    const cJSON *v = cJSON_GetObjectItem(o, a);
+
+    ck_assert_msg(v != NULL, "no %s", a);
+    if (b != NULL) {
+        v = cJSON_GetObjectItem(v, b);
+        ck_assert_msg(v != NULL, "no %s.%s", a, b);
+    }
+    return v;
+}
+
+/* Waits until status shows a connected MCU with firmware version and a
+ * heap report younger than a second. */
+static void wait_running(struct client *c, const char *version)
+{
+    int64_t end = simproc_now_ms() + WAIT_MS;
+    char last[64] = "none";
+
+    while (simproc_now_ms() < end) {
+        cJSON *m = call(c, "status", NULL);
+        const cJSON *r = result(m);
+        const cJSON *mcu = member(r, "mcu", NULL);
+        const cJSON *heap = member(r, "heap", NULL);
+        bool ok =
+            strcmp(member(r, "link", "state")->valuestring, "connected") == 0 &&
+            cJSON_IsObject(mcu) && cJSON_IsObject(heap) &&
+            member(heap, "age_ms", NULL)->valuedouble < 1000;
+
+        if (cJSON_IsObject(mcu))
+            snprintf(last, sizeof(last), "%s",
+                     member(mcu, "firmware_version", NULL)->valuestring);
+        ok = ok && strcmp(last, version) == 0;
+        cJSON_Delete(m);
+        if (ok)
+            return;
+        usleep(100000);
+    }
+    ck_abort_msg("tetherd never saw %s running with fresh heap reports "
+                 "(last firmware %s)",
+                 version, last);
+}
+
+/* Reads flash notifications until the outcome; returns its params
+ * (caller deletes the returned root through *root). */
+static const cJSON *wait_outcome(struct client *c, cJSON **root)
+{
+    int64_t end = simproc_now_ms() + FLASH_MS;
+
+    while (simproc_now_ms() < end) {
+        cJSON *m = read_msg(c, (int)(end - simproc_now_ms()));
+        const cJSON *meth, *p;
+
+        ck_assert_msg(m != NULL, "no outcome of the flash");
+        meth = cJSON_GetObjectItem(m, "method");
+        p = cJSON_GetObjectItem(m, "params");
+        if (cJSON_IsString(meth) && strcmp(meth->valuestring, "flash") == 0 &&
+            strcmp(member(p, "state", NULL)->valuestring, "done") == 0) {
+            *root = m;
+            return p;
+        }
+        cJSON_Delete(m);
+    }
+    ck_abort_msg("no outcome of the flash");
+    return NULL;
+}
+
+static void flash_params(char *buf, size_t cap, const char *image,
+                         const char *more)
+{
+    snprintf(buf, cap, "{\"image\":\"%s\"%s%s}", image, more ? "," : "",
+             more ? more : "");
+}
+
+/* ---- The database ---- */
+
+/* Counts rows of sql (one integer column) in the daemon's database. */
+static long count_rows(const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    long n = -1;
+
+    ck_assert_int_eq(sqlite3_open_v2(run.db, &db, SQLITE_OPEN_READONLY, NULL),
+                     SQLITE_OK);
+    sqlite3_busy_timeout(db, 2000);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Heap rows stored after the flash's outcome: telemetry resumed. */
+static void expect_storing_resumed(struct client *c)
+{
+    int64_t end = simproc_now_ms() + WAIT_MS;
+    long n = 0;
+
+    while (n < 2 && simproc_now_ms() < end) {
+        cJSON *m = call(c, "status", NULL);
+
+        cJSON_Delete(m);
+        n = count_rows("SELECT count(*) FROM heap WHERE t_us > "
+                       "(SELECT max(t_us) FROM events WHERE kind = 'flash')");
+        if (n < 2)
+            usleep(200000);
+    }
+    ck_assert_msg(n >= 2, "no heap rows stored after the flash (%ld)", n);
+}
+
+/* ---- Tests ---- */
+
+START_TEST(test_flash_v1_to_v2_succeeds_and_hello_reports_v2)
+{
+    char img[FILE_MAX], out[TEXT_MAX];
+    const char *args[] = {"flash", img, NULL};
+    struct client c;
+    cJSON *m;
+
+    image_v2(img, sizeof(img));
+    client_open(&c);
+    wait_running(&c, "0.1.0");
+    ck_assert_int_eq(tetherctl(args, out, sizeof(out), FLASH_MS), 0);
+    ck_assert_msg(strstr(out, "flash 1: confirmed: 0.2.0 runs (was 0.1.0)"),
+                  "%s", out);
+    ck_assert_msg(strstr(out, "flash 1: uploading 100%"), "%s", out);
+    ck_assert_msg(strstr(out, "health gate"), "%s", out);
+    wait_running(&c, "0.2.0");
+    m = call(&c, "status", NULL);
+    ck_assert_str_eq(member(result(m), "mcu", "firmware_version")->valuestring,
+                     "0.2.0");
+    cJSON_Delete(m);
+    /* The events table has the start and the outcome; the planned reset
+     * is an expected event, not an alert. */
+    expect_storing_resumed(&c);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM events WHERE kind = "
+                                "'flash' AND detail LIKE 'start 1:%'"),
+                     1);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM events WHERE kind = "
+                                "'flash' AND detail LIKE 'confirmed 1:%'"),
+                     1);
+    ck_assert_int_eq(
+        count_rows("SELECT count(*) FROM events WHERE kind = "
+                   "'flash' AND detail LIKE 'expected mcu_reset%'"),
+        1);
+    ck_assert_int_eq(
+        count_rows("SELECT count(*) FROM alerts WHERE name = 'mcu_reset'"), 0);
+    /* Nothing was stored while the flash ran. */
+    ck_assert_int_eq(
+        count_rows("SELECT count(*) FROM heap WHERE t_us > (SELECT t_us FROM "
+                   "events WHERE detail LIKE 'start 1:%') AND t_us < (SELECT "
+                   "t_us FROM events WHERE detail LIKE 'confirmed 1:%')"),
+        0);
+    client_close(&c);
+}
+END_TEST
+
+START_TEST(test_flash_left_on_test_runs_v2_until_the_next_reset)
+{
+    char img[FILE_MAX], out[TEXT_MAX];
+    const char *args[] = {"flash", "--no-confirm", img, NULL};
+    const char *reboot[] = {"send", "reboot", NULL};
+    struct client c;
+
+    image_v2(img, sizeof(img));
+    client_open(&c);
+    wait_running(&c, "0.1.0");
+    ck_assert_int_eq(tetherctl(args, out, sizeof(out), FLASH_MS), 0);
+    ck_assert_msg(strstr(out, "flash 1: testing: 0.2.0 runs on test"), "%s",
+                  out);
+    wait_running(&c, "0.2.0");
+    /* Not confirmed: the bootloader goes back at the next reset. */
+    tetherctl(reboot, out, sizeof(out), WAIT_MS);
+    wait_running(&c, "0.1.0");
+    client_close(&c);
+}
+END_TEST
+
+START_TEST(test_flash_refuses_a_corrupted_image_before_sending_anything)
+{
+    char img[FILE_MAX], params[FILE_MAX + 64], out[TEXT_MAX];
+    const char *args[] = {"flash", img, NULL};
+    struct client c;
+    uint8_t byte;
+    int fd;
+    cJSON *m;
+
+    image_v2(img, sizeof(img));
+    fd = open(img, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, &byte, 1, 5000), 1);
+    byte ^= 0x40;
+    ck_assert_int_eq(pwrite(fd, &byte, 1, 5000), 1);
+    close(fd);
+    client_open(&c);
+    wait_running(&c, "0.1.0");
+    flash_params(params, sizeof(params), img, NULL);
+    m = call(&c, "flash", params);
+    ck_assert_int_eq(error_code(m), -32007);
+    ck_assert_msg(strncmp(error_message(m), "bad_hash:", 9) == 0, "%s",
+                  error_message(m));
+    cJSON_Delete(m);
+    ck_assert_int_eq(tetherctl(args, out, sizeof(out), WAIT_MS), 1);
+    ck_assert_msg(strstr(out, "bad_hash") && strstr(out, "(code -32007)"), "%s",
+                  out);
+    /* Nothing reached the MCU: it never paused its telemetry for an
+     * upload, and there is no flash in the events. */
+    wait_running(&c, "0.1.0");
+    ck_assert_int_eq(
+        count_rows("SELECT count(*) FROM events WHERE kind = 'flash'"), 0);
+    ck_assert_ptr_null(strstr(out, "flash 1"));
+    client_close(&c);
+}
+END_TEST
+
+START_TEST(test_flash_refuses_wrong_board_truncated_and_older_images)
+{
+    char v2[FILE_MAX], img[FILE_MAX], params[FILE_MAX + 64];
+    const char *an505[] = {
+        "image",     "--board", "mps2-an505",
+        "--version", "0.2.0",   env_or("TETHER_SIM_V2", "build/tests/sim-v2"),
+        "-o",        img,       NULL};
+    char out[TEXT_MAX];
+    struct client c;
+    cJSON *m;
+
+    image_v2(v2, sizeof(v2));
+    client_open(&c);
+    wait_running(&c, "0.1.0");
+
+    snprintf(img, sizeof(img), "%s/an505.img", run.dir);
+    ck_assert_int_eq(tetherctl(an505, out, sizeof(out), WAIT_MS), 0);
+    flash_params(params, sizeof(params), img, NULL);
+    m = call(&c, "flash", params);
+    ck_assert_int_eq(error_code(m), -32007);
+    ck_assert_msg(strstr(error_message(m), "wrong_board"), "%s",
+                  error_message(m));
+    cJSON_Delete(m);
+
+    ck_assert_int_eq(truncate(v2, 100000), 0);
+    flash_params(params, sizeof(params), v2, NULL);
+    m = call(&c, "flash", params);
+    ck_assert_int_eq(error_code(m), -32007);
+    ck_assert_msg(strstr(error_message(m), "truncated"), "%s",
+                  error_message(m));
+    cJSON_Delete(m);
+
+    make_image(env_or("TETHER_SIM", "build/tether-sim"), "0.1.0", "same.img",
+               img, sizeof(img));
+    flash_params(params, sizeof(params), img, NULL);
+    m = call(&c, "flash", params);
+    ck_assert_int_eq(error_code(m), -32007);
+    ck_assert_msg(strstr(error_message(m), "not_newer"), "%s",
+                  error_message(m));
+    cJSON_Delete(m);
+
+    m = call(&c, "flash", "{\"image\":\"relative.img\"}");
+    ck_assert_int_eq(error_code(m), -32602);
+    cJSON_Delete(m);
+    m = call(&c, "flash", NULL);
+    ck_assert_int_eq(error_code(m), -32602);
+    cJSON_Delete(m);
+    ck_assert_int_eq(
+        count_rows("SELECT count(*) FROM events WHERE kind = 'flash'"), 0);
+    client_close(&c);
+}
+END_TEST
+
+START_TEST(test_flash_corruption_on_the_link_is_caught_and_v1_keeps_running)
+{
+    const char *flip[] = {"--flip-update-byte", "12345", NULL};
+    char img[FILE_MAX], params[FILE_MAX + 64];
+    struct client c;
+    const cJSON *o;
+    cJSON *m, *root;
+
+    start_sim(flip);
+    start_daemon(NULL);
+    image_v2(img, sizeof(img));
+    client_open(&c);
+    wait_running(&c, "0.1.0");
+    flash_params(params, sizeof(params), img, NULL);
+    m = call(&c, "flash", params);
+    result(m);
+    cJSON_Delete(m);
+    o = wait_outcome(&c, &root);
+    ck_assert_str_eq(member(o, "outcome", NULL)->valuestring, "failed");
+    ck_assert_msg(strstr(member(o, "why", NULL)->valuestring, "SHA-256"), "%s",
+                  member(o, "why", NULL)->valuestring);
+    cJSON_Delete(root);
+    wait_running(&c, "0.1.0");
+    expect_storing_resumed(&c);
+    client_close(&c);
+}
+END_TEST
+
+START_TEST(test_flash_of_an_image_failing_its_health_gate_is_reverted)
+{
+    char img[FILE_MAX], out[TEXT_MAX];
+    const char *args[] = {"flash", img, NULL};
+    struct client c;
+
+    make_image(env_or("TETHER_SIM_MUTE", "build/tests/sim-mute"), "0.3.0",
+               "mute.img", img, sizeof(img));
+    client_open(&c);
+    wait_running(&c, "0.1.0");
+    ck_assert_int_eq(tetherctl(args, out, sizeof(out), FLASH_MS), 1);
+    ck_assert_msg(strstr(out, "flash 1: reverted: health gate: no heap "
+                              "report"),
+                  "%s", out);
+    ck_assert_msg(strstr(out, "; 0.1.0 runs"), "%s", out);
+    wait_running(&c, "0.1.0");
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM events WHERE kind = "
+                                "'flash' AND detail LIKE 'reverted 1: health "
+                                "gate:%'"),
+                     1);
+    /* Two planned resets (into 0.3.0, back to 0.1.0), no alert. */
+    ck_assert_int_eq(
+        count_rows("SELECT count(*) FROM events WHERE kind = "
+                   "'flash' AND detail LIKE 'expected mcu_reset%'"),
+        2);
+    ck_assert_int_eq(
+        count_rows("SELECT count(*) FROM alerts WHERE name = 'mcu_reset'"), 0);
+    expect_storing_resumed(&c);
+    client_close(&c);
+}
+END_TEST
+
+START_TEST(test_flash_cut_mid_way_resumes_and_completes)
+{
+    char img[FILE_MAX], params[FILE_MAX + 64];
+    struct client c;
+    const cJSON *o;
+    cJSON *m, *root;
+    int64_t end;
+    bool cut = false;
+
+    image_v2(img, sizeof(img));
+    client_open(&c);
+    wait_running(&c, "0.1.0");
+    flash_params(params, sizeof(params), img, NULL);
+    m = call(&c, "flash", params);
+    result(m);
+    cJSON_Delete(m);
+    /* Pull the cable a fifth of the way in. */
+    end = simproc_now_ms() + FLASH_MS;
+    while (!cut && simproc_now_ms() < end) {
+        const cJSON *p;
+
+        m = read_msg(&c, (int)(end - simproc_now_ms()));
+        ck_assert_ptr_nonnull(m);
+        p = cJSON_GetObjectItem(m, "params");
+        if (cJSON_IsObject(p) && cJSON_GetObjectItem(p, "bytes") != NULL &&
+            member(p, "bytes", NULL)->valuedouble >
+                member(p, "total", NULL)->valuedouble / 5) {
+            ck_assert_str_eq(member(p, "state", NULL)->valuestring,
+                             "uploading");
+            stop_proxy();
+            cut = true;
+        }
+        cJSON_Delete(m);
+    }
+    ck_assert(cut);
+    usleep(700000);
+    start_proxy();
+    o = wait_outcome(&c, &root);
+    ck_assert_msg(
+        strcmp(member(o, "outcome", NULL)->valuestring, "confirmed") == 0,
+        "%s: %s", member(o, "outcome", NULL)->valuestring,
+        member(o, "why", NULL)->valuestring);
+    ck_assert_int_ge(member(o, "resumes", NULL)->valueint, 1);
+    ck_assert_int_eq(member(o, "bytes", NULL)->valueint,
+                     member(o, "total", NULL)->valueint);
+    cJSON_Delete(root);
+    wait_running(&c, "0.2.0");
+    client_close(&c);
+}
+END_TEST
+
+START_TEST(test_flash_while_a_flash_runs_is_refused)
+{
+    char img[FILE_MAX], params[FILE_MAX + 64];
+    struct client a, b;
+    const cJSON *o;
+    cJSON *m, *root;
+
+    image_v2(img, sizeof(img));
+    client_open(&a);
+    client_open(&b);
+    wait_running(&a, "0.1.0");
+    flash_params(params, sizeof(params), img, NULL);
+    m = call(&a, "flash", params);
+    ck_assert_int_eq(member(result(m), "id", NULL)->valueint, 1);
+    cJSON_Delete(m);
+    /* The upload alone takes seconds at 460800 baud. */
+    m = call(&b, "flash", params);
+    ck_assert_int_eq(error_code(m), -32006);
+    cJSON_Delete(m);
+    m = call(&b, "send", "{\"command\":\"ping\"}");
+    ck_assert_int_eq(error_code(m), -32006);
+    cJSON_Delete(m);
+    o = wait_outcome(&a, &root);
+    ck_assert_str_eq(member(o, "outcome", NULL)->valuestring, "confirmed");
+    cJSON_Delete(root);
+    client_close(&a);
+    client_close(&b);
+}
+END_TEST
+
+START_TEST(test_flash_stopping_tetherd_mid_upload_ends_it_and_exits_cleanly)
+{
+    char img[FILE_MAX], params[FILE_MAX + 64];
+    struct client c;
+    int64_t end;
+    bool uploading = false;
+    int status;
+    cJSON *m;
+
+    image_v2(img, sizeof(img));
+    client_open(&c);
+    wait_running(&c, "0.1.0");
+    flash_params(params, sizeof(params), img, NULL);
+    m = call(&c, "flash", params);
+    result(m);
+    cJSON_Delete(m);
+    end = simproc_now_ms() + FLASH_MS;
+    while (!uploading && simproc_now_ms() < end) {
+        const cJSON *p;
+
+        m = read_msg(&c, (int)(end - simproc_now_ms()));
+        ck_assert_ptr_nonnull(m);
+        p = cJSON_GetObjectItem(m, "params");
+        uploading = cJSON_IsObject(p) &&
+                    cJSON_GetObjectItem(p, "bytes") != NULL &&
+                    member(p, "bytes", NULL)->valuedouble > 0;
+        cJSON_Delete(m);
+    }
+    ck_assert(uploading);
+    ck_assert_int_eq(kill(run.daemon, SIGTERM), 0);
+    status = simproc_wait_exit(run.daemon, 5000);
+    run.daemon = 0;
+    ck_assert_msg(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "tetherd did not stop cleanly (status %d)", status);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM events WHERE kind = "
+                                "'flash' AND detail = 'failed 1: tetherd is "
+                                "stopping'"),
+                     1);
+    client_close(&c);
+}
+END_TEST
+
+/* In a child that has become PEER_UID in the socket's group: asks for a
+ * flash and exits 4 when it was refused with -32005, 8 when answered
+ * otherwise, 0 when nothing came. */
+static int peer_child(const char *image)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char req[FILE_MAX + 128], buf[4096];
+    size_t len = 0;
+    int fd;
+    int64_t end = simproc_now_ms() + WAIT_MS;
+
+    if (setgroups(0, NULL) != 0 || setgid(PEER_GID) != 0 ||
+        setuid(PEER_UID) != 0)
+        return 64;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", run.sock);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        return 0;
+    snprintf(req, sizeof(req),
+             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"flash\","
+             "\"params\":{\"image\":\"%s\"}}\n",
+             image);
+    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
+        return 0;
+    while (simproc_now_ms() < end && len < sizeof(buf) - 1) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        ssize_t k;
+
+        if (poll(&pfd, 1, 200) <= 0)
+            continue;
+        k = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (k <= 0)
+            break;
+        len += (size_t)k;
+        buf[len] = '\0';
+        if (strchr(buf, '\n') != NULL)
+            return strstr(buf, "-32005") ? 4 : 8;
+    }
+    return 0;
+}
+
+START_TEST(test_flash_is_refused_to_a_peer_outside_the_admin_group)
+{
+    char img[FILE_MAX];
+    struct client c;
+    pid_t pid;
+    int status;
+
+    if (getuid() != 0) {
+        fprintf(stderr, "test_flash: not root, peer test not run\n");
+        return;
+    }
+    image_v2(img, sizeof(img));
+    client_open(&c);
+    wait_running(&c, "0.1.0");
+    ck_assert_int_eq(chmod(run.dir, 0711), 0);
+    ck_assert_int_eq(chmod(img, 0644), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(peer_child(img));
+    status = simproc_wait_exit(pid, WAIT_MS + 2000);
+    ck_assert(status >= 0 && WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 4);
+    ck_assert_int_eq(
+        count_rows("SELECT count(*) FROM events WHERE kind = 'flash'"), 0);
+    wait_running(&c, "0.1.0");
+    client_close(&c);
+}
+END_TEST
+
+/* method = openocd, with the stand-in: tetherd lends the port, runs the
+ * command line it builds from the configuration, takes the port back
+ * and checks HELLO and the health gate. */
+START_TEST(test_flash_by_openocd_stand_in_runs_the_new_image)
+{
+    const char *args[] = {"--link", run.mcu, NULL};
+    char keys[1024], cfg1[FILE_MAX], cfg2[FILE_MAX], img[FILE_MAX];
+    char path[FILE_MAX], text[TEXT_MAX], want[3 * FILE_MAX];
+    const char *flash[] = {"flash", img, NULL};
+    const char *no_confirm[] = {"flash", "--no-confirm", img, NULL};
+    struct client c;
+    FILE *f;
+    size_t n;
+    int null;
+
+    /* The MCU before: a plain simulator, whose pid the stand-in stops. */
+    null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    run.sim = simproc_spawn(env_or("TETHER_SIM", "build/tether-sim"), args,
+                            NULL, null, null);
+    close(null);
+    wait_for_link(run.mcu);
+    snprintf(path, sizeof(path), "%s/sim.pid", run.dir);
+    snprintf(text, sizeof(text), "%d\n", (int)run.sim);
+    write_text(path, text);
+    snprintf(cfg1, sizeof(cfg1), "%s/gpiod.cfg", run.dir);
+    snprintf(cfg2, sizeof(cfg2), "%s/target.cfg", run.dir);
+    write_text(cfg1, "# adapter\n");
+    write_text(cfg2, "# target\n");
+    snprintf(keys, sizeof(keys),
+             "method = openocd\nopenocd_command = %s %s\n"
+             "openocd_config = %s %s\nopenocd_address = 0x08010000\n"
+             "openocd_timeout_ms = 10000\n",
+             env_or("TETHER_OPENOCD_STANDIN",
+                    "tests/integration/openocd-standin.sh"),
+             run.dir, cfg1, cfg2);
+    start_daemon(keys);
+    image_v2(img, sizeof(img));
+    client_open(&c);
+    wait_running(&c, "0.1.0");
+
+    /* No test boot with OpenOCD: --no-confirm is refused. */
+    ck_assert_int_eq(tetherctl(no_confirm, text, sizeof(text), WAIT_MS), 1);
+    ck_assert_msg(strstr(text, "-32602"), "%s", text);
+
+    ck_assert_int_eq(tetherctl(flash, text, sizeof(text), FLASH_MS), 0);
+    ck_assert_msg(strstr(text, "flash 1: confirmed: 0.2.0 runs (was 0.1.0)"),
+                  "%s", text);
+    ck_assert_msg(strstr(text, "OpenOCD is writing the image"), "%s", text);
+    wait_running(&c, "0.2.0");
+
+    /* The command line tetherd built, as the stand-in recorded it. */
+    snprintf(path, sizeof(path), "%s/argv", run.dir);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    snprintf(want, sizeof(want), "-f\n%s\n-f\n%s\n-c\nprogram %s/tether-fw-",
+             cfg1, cfg2, run.dir);
+    ck_assert_msg(strncmp(text, want, strlen(want)) == 0, "%s", text);
+    ck_assert_msg(strstr(text, ".bin 0x08010000 verify reset exit\n"), "%s",
+                  text);
+    /* The body file is gone, the lent port and the reset were expected. */
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM events WHERE kind = "
+                                "'link' AND detail LIKE '%OpenOCD%'"),
+                     1);
+    ck_assert_int_eq(
+        count_rows("SELECT count(*) FROM alerts WHERE name = 'link_lost'"), 0);
+    ck_assert_int_eq(
+        count_rows("SELECT count(*) FROM alerts WHERE name = 'mcu_reset'"), 0);
+    client_close(&c);
+}
+END_TEST
+
+/* ---- Throughput (--throughput, not part of the tests) ---- */
+
+/* Flashes v2 with the simulator paced at baud and prints the upload rate
+ * against the line's: 10 bits a byte, so baud / 10 bytes a second. */
+static void measure(const char *baud)
+{
+    const char *paced[] = {"--baud", baud, NULL};
+    char img[FILE_MAX], params[FILE_MAX + 64];
+    struct client c;
+    const cJSON *o;
+    cJSON *m, *root;
+    double bytes, ms, line = atof(baud) / 10;
+
+    setup_dirs();
+    start_sim(paced);
+    start_daemon(NULL);
+    image_v2(img, sizeof(img));
+    client_open(&c);
+    wait_running(&c, "0.1.0");
+    flash_params(params, sizeof(params), img, NULL);
+    m = call(&c, "flash", params);
+    result(m);
+    cJSON_Delete(m);
+    o = wait_outcome(&c, &root);
+    ck_assert_str_eq(member(o, "outcome", NULL)->valuestring, "confirmed");
+    bytes = member(o, "bytes", NULL)->valuedouble;
+    ms = member(o, "upload_ms", NULL)->valuedouble;
+    printf("%s baud: %.0f bytes uploaded in %.0f ms = %.0f B/s, %.1f%% of "
+           "the line's %.0f B/s (%d chunks sent again)\n",
+           baud, bytes, ms, bytes * 1000 / ms, 100 * bytes * 1000 / ms / line,
+           line, member(o, "resends", NULL)->valueint);
+    fflush(stdout);
+    cJSON_Delete(root);
+    client_close(&c);
+}
+
+START_TEST(test_flash_throughput_at_115200)
+{
+    measure("115200");
+}
+END_TEST
+
+START_TEST(test_flash_throughput_at_921600)
+{
+    measure("921600");
+}
+END_TEST
+
+static Suite *throughput_suite(void)
+{
+    Suite *s = suite_create("flash throughput");
+    TCase *tc = tcase_create("upload rate");
+
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_flash_throughput_at_115200);
+    tcase_add_test(tc, test_flash_throughput_at_921600);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+static Suite *flash_suite(void)
+{
+    Suite *s = suite_create("flash");
+    TCase *tc = tcase_create("straight");
+    TCase *px = tcase_create("through a proxy");
+    TCase *own = tcase_create("own setup");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_flash_v1_to_v2_succeeds_and_hello_reports_v2);
+    tcase_add_test(tc, test_flash_left_on_test_runs_v2_until_the_next_reset);
+    tcase_add_test(
+        tc, test_flash_refuses_a_corrupted_image_before_sending_anything);
+    tcase_add_test(tc,
+                   test_flash_refuses_wrong_board_truncated_and_older_images);
+    tcase_add_test(tc,
+                   test_flash_of_an_image_failing_its_health_gate_is_reverted);
+    tcase_add_test(tc, test_flash_is_refused_to_a_peer_outside_the_admin_group);
+    suite_add_tcase(s, tc);
+
+    tcase_add_checked_fixture(px, setup_proxied, teardown);
+    tcase_set_timeout(px, 120);
+    tcase_add_test(px, test_flash_cut_mid_way_resumes_and_completes);
+    tcase_add_test(px, test_flash_while_a_flash_runs_is_refused);
+    tcase_add_test(
+        px, test_flash_stopping_tetherd_mid_upload_ends_it_and_exits_cleanly);
+    suite_add_tcase(s, px);
+
+    tcase_add_checked_fixture(own, setup_bare, teardown);
+    tcase_set_timeout(own, 120);
+    tcase_add_test(
+        own, test_flash_corruption_on_the_link_is_caught_and_v1_keeps_running);
+    tcase_add_test(own, test_flash_by_openocd_stand_in_runs_the_new_image);
+    suite_add_tcase(s, own);
+    return s;
+}
+
+int main(int argc, char **argv)
+{
+    bool measuring = argc == 2 && strcmp(argv[1], "--throughput") == 0;
+    SRunner *sr;
+    int failed;
+
+    sr = srunner_create(measuring ? throughput_suite() : flash_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
