@@ -1,7 +1,10 @@
-/* What the STM32U585 port's two files share: startup.c owns the vector
- * table and the reset path, port_stm32u585.c the peripherals and main(). */
+/* What the STM32U585 port's files share: startup.c owns the vector
+ * table and the reset path, port_stm32u585.c the peripherals and main(),
+ * port_flash.c the update storage (also linked into the bootloader). */
 #ifndef TETHER_PORT_STM32U585_H
 #define TETHER_PORT_STM32U585_H
+
+#include <stdint.h>
 
 /* ---- startup.c ---- */
 
@@ -21,5 +24,11 @@ void port_stm32u585_lpuart1_isr(void);
 /* Every fault, and any exception or interrupt nobody expects: notes the
  * fault for the next HELLO and resets the MCU.  Handler mode. */
 _Noreturn void port_stm32u585_fault_isr(void);
+
+/* ---- port_flash.c ---- */
+
+/* The first byte of slot 0 or 1 in flash, or NULL for another index.
+ * For the bootloader, which starts an image from where it lies. */
+const uint8_t *port_flash_slot(uint8_t slot);
 
 #endif

@@ -42,9 +42,35 @@
 #define IRQ_LPUART1 66u
 #define IRQ_COUNT   126u /* IRQ0 (WWDG) .. IRQ125 (LSECSSD) */
 
-/* ---- FLASH interface, AHB1 ---- */
+/* ---- FLASH interface, AHB1 ----
+ * The update registers (NSKEYR, NSSR, NSCR, ECCR) were checked against
+ * public STM32U5 register definitions other than ST's header. */
 #define FLASH_ACR           REG32(0x40022000u)
 #define FLASH_ACR_LATENCY_M 0xfu /* wait states, bits 3:0 */
+#define FLASH_NSKEYR        REG32(0x40022008u)
+#define FLASH_KEY1          UINT32_C(0x45670123)
+#define FLASH_KEY2          UINT32_C(0xcdef89ab)
+#define FLASH_NSSR          REG32(0x40022020u) /* error bits: write 1 to clear */
+#define FLASH_NSSR_EOP      BIT(0)
+#define FLASH_NSSR_OPERR    BIT(1)
+#define FLASH_NSSR_PROGERR  BIT(3)
+#define FLASH_NSSR_WRPERR   BIT(4)
+#define FLASH_NSSR_PGAERR   BIT(5)
+#define FLASH_NSSR_SIZERR   BIT(6)
+#define FLASH_NSSR_PGSERR   BIT(7)
+#define FLASH_NSSR_OPTWERR  BIT(13)
+#define FLASH_NSSR_BSY      BIT(16)
+#define FLASH_NSSR_WDW      BIT(17) /* a quad-word is partly written */
+#define FLASH_NSCR          REG32(0x40022028u)
+#define FLASH_NSCR_PG       BIT(0)
+#define FLASH_NSCR_PER      BIT(1)
+#define FLASH_NSCR_PNB_POS  3u /* bits 9:3, page in its bank */
+#define FLASH_NSCR_PNB_M    (UINT32_C(0x7f) << 3)
+#define FLASH_NSCR_BKER     BIT(11) /* page erase in bank 2 */
+#define FLASH_NSCR_STRT     BIT(16)
+#define FLASH_NSCR_LOCK     BIT(31)
+#define FLASH_ECCR          REG32(0x40022030u)
+#define FLASH_ECCR_ECCD     BIT(31) /* double error detected (NMI) */
 
 /* ---- PWR, AHB3 ---- */
 #define PWR_BASE        0x46020800u

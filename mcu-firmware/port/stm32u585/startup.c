@@ -1,13 +1,16 @@
-/* Start-up of the STM32U585 in C: the vector table and the reset handler.
+/* Start-up of the STM32U585 application in C: the vector table and the
+ * reset handler.
  *
- * The Cortex-M33 loads its stack pointer and first program counter from the
- * first two words of the vector table, which the linker script places at
- * the start of flash (0x08000000, where the part boots with TrustZone off),
- * so no assembly is needed: the reset handler runs on a valid stack and only
- * has to copy .data from flash, clear .bss and call main().  Every exception
- * and interrupt this firmware does not use goes to the fault handler, which
- * resets the MCU and reports the fault in the next HELLO: with nothing
- * else enabled, reaching one of them is a fault. */
+ * The linker script places the vector table at the start of the execution
+ * region in SRAM1, where the bootloader copies the image; the bootloader
+ * starts it as the core starts an image at reset, loading the stack
+ * pointer and first program counter from the table's first two words, so
+ * no assembly is needed: the reset handler runs on a valid stack and only
+ * has to copy .data from its load address in the image, clear .bss and
+ * call main().  Every exception and interrupt this firmware does not use
+ * goes to the fault handler, which resets the MCU and reports the fault in
+ * the next HELLO: with nothing else enabled, reaching one of them is a
+ * fault. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -80,8 +83,8 @@ _Noreturn void startup_reset(void)
         *dst++ = *src++;
     for (uint32_t *dst = ld_bss_start; dst < ld_bss_end;)
         *dst++ = 0;
-    /* Whoever booted us (the ROM, a loader, a debugger) may have left the
-     * table elsewhere. */
+    /* The bootloader sets it too, but a debugger that loads this image
+     * alone may have left the table elsewhere. */
     SCB_VTOR = (uint32_t)(uintptr_t)startup_vectors;
     __asm__ volatile("dsb\n\tisb" ::: "memory");
     (void)main();
