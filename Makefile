@@ -45,8 +45,10 @@ DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 DAEMON_TEST_SRC := $(wildcard tests/daemon/test_*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 INTEG_SRC := tests/integration/test_sim.c tests/integration/simproc.c
-INTEG_D_SRC := tests/integration/test_tetherd.c tests/integration/simproc.c
-INTEG_Q_SRC := tests/integration/test_query.c tests/integration/simproc.c
+INTEG_D_SRC := tests/integration/test_tetherd.c tests/integration/itest.c \
+               tests/integration/simproc.c
+INTEG_Q_SRC := tests/integration/test_query.c tests/integration/itest.c \
+               tests/integration/simproc.c
 CTL_SRC := $(wildcard tetherctl/*.c)
 CTL_LIB_SRC := $(filter-out tetherctl/tetherctl.c,$(CTL_SRC))
 CTL_TEST_SRC := $(wildcard tests/tetherctl/*.c)
@@ -103,7 +105,7 @@ all: deps
 build: $(PROTO_LIB) $(SIM) $(DUMP) $(UNIT) $(INTEG) $(INTEG_D) $(TETHERD) \
        $(if $(wildcard tests/integration/test_query.c),$(INTEG_Q)) \
        $(if $(CTL_SRC),$(TETHERCTL)) $(if $(CTL_TEST_SRC),$(CTL_TEST)) \
-       $(DAEMON_TEST_BIN) $(FW_ELFS) $(AVR_TEST) $(INTEG_QEMU) $(INTEG_F)
+       $(DAEMON_TEST_BIN)
 
 deps:
 	@scripts/deps.sh
@@ -235,7 +237,7 @@ $(CTL_TEST): $(call obj,host,$(CTL_TEST_SRC) $(CTL_LIB_SRC)) $(PROTO_LIB)
 
 $(INTEG_D): $(INTEG_D_OBJ) $(PROTO_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check sqlite3)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check sqlite3 libcjson)
 
 # ---- Freestanding Cortex-M33 compile of proto/ and the core ----
 ARM_CFLAGS := -std=c11 $(WARN) -Os -mcpu=cortex-m33 -mthumb -ffreestanding \
@@ -327,7 +329,8 @@ check-avr: $(AVR_TEST) $(AVR_FW)
 
 # ---- Firmware update through tetherd and tetherctl (docs/UPDATE.md) ----
 INTEG_F := $(BUILD)/tests/integration-flash
-INTEG_F_SRC := tests/integration/test_flash.c tests/integration/simproc.c
+INTEG_F_SRC := tests/integration/test_flash.c tests/integration/itest.c \
+               tests/integration/simproc.c
 
 $(INTEG_F): $(call obj,host,$(INTEG_F_SRC)) $(PROTO_LIB)
 	@mkdir -p $(@D)
@@ -341,19 +344,23 @@ check-flash: $(INTEG_F) $(SIM) $(SIM_V2) $(SIM_MUTE) $(TETHERD) $(TETHERCTL)
 
 # ---- tetherd against the firmware image in QEMU (mps2-an505) ----
 INTEG_QEMU_SRC := tests/integration/test_qemu.c tests/integration/qemuproc.c \
-                  tests/integration/simproc.c
+                  tests/integration/itest.c tests/integration/simproc.c
 INTEG_QEMU := $(BUILD)/tests/integration-qemu
 FW_MPS2 := $(call fw_elf,mps2-an505)
 
 $(INTEG_QEMU): $(call obj,host,$(INTEG_QEMU_SRC)) $(PROTO_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check sqlite3)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs check sqlite3 libcjson)
 
 check-qemu: $(INTEG_QEMU) $(FW_MPS2) $(FW_RESETS_mps2-an505) $(SIM) \
             $(TETHERD) $(TETHERCTL)
 	TETHER_FW_MPS2=$(FW_MPS2) TETHER_FW_MPS2_RESETS=$(FW_RESETS_mps2-an505) \
 	TETHER_QEMU_SH=scripts/qemu.sh TETHER_SIM=$(SIM) TETHERD=$(TETHERD) \
 	TETHERCTL=$(TETHERCTL) $(INTEG_QEMU)
+
+# Targets defined above the point where build: is read are added here:
+# make expands a rule's prerequisites when it reads the rule.
+build: $(FW_ELFS) $(AVR_TEST) $(INTEG_F) $(INTEG_QEMU)
 
 # ---- Tests ----
 test: deps

@@ -27,7 +27,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
@@ -43,13 +42,13 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "itest.h"
 #include "simproc.h"
 
 #define WAIT_MS    15000 /* for anything that should simply happen */
 #define FLASH_MS   60000 /* for a whole flash */
 #define DIR_MAX    64    /* short enough for a socket path inside it */
 #define FILE_MAX   (DIR_MAX + 32)
-#define LINE_MAX_  (1 << 20)
 #define TEXT_MAX   16384
 #define PROXY_BUF  4096
 #define PEER_UID   65534 /* Debian's nobody and nogroup */
@@ -71,49 +70,7 @@ struct run {
     pid_t standin_sim; /* started by the OpenOCD stand-in */
 };
 
-struct client {
-    int fd;
-    char *buf;
-    size_t len;
-    int next_id;
-};
-
 static struct run run;
-
-static const char *env_or(const char *name, const char *def)
-{
-    const char *p = getenv(name);
-
-    return p != NULL && p[0] != '\0' ? p : def;
-}
-
-static int remove_one(const char *path, const struct stat *st, int type,
-                      struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-static void wait_for_link(const char *path)
-{
-    int64_t end = simproc_now_ms() + WAIT_MS;
-    struct stat st;
-
-    while (lstat(path, &st) != 0 && simproc_now_ms() < end)
-        usleep(10000);
-    ck_assert_msg(lstat(path, &st) == 0, "no pty link %s", path);
-}
 
 /* ---- Processes ---- */
 
@@ -121,17 +78,13 @@ static void wait_for_link(const char *path)
 static void start_sim(const char *const *extra)
 {
     const char *args[16] = {"--link", run.mcu, "--flash", run.slots};
-    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
     size_t n = 4;
 
     for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 15; i++)
         args[n++] = extra[i];
     args[n] = NULL;
     unlink(run.mcu);
-    run.sim = simproc_spawn(env_or("TETHER_SIM", "build/tether-sim"), args,
-                            NULL, null, null);
-    close(null);
-    wait_for_link(run.mcu);
+    run.sim = itest_start_sim(run.mcu, args, WAIT_MS);
 }
 
 /* The proxy: copies bytes both ways between the simulator's pty and a pty
@@ -200,7 +153,7 @@ static void start_proxy(void)
         proxy_child();
     }
     run.proxy = pid;
-    wait_for_link(run.tty);
+    itest_wait_link(run.tty, WAIT_MS);
 }
 
 /* The cable pulled.  The link goes first, as udev removes a device's
@@ -209,9 +162,7 @@ static void start_proxy(void)
 static void stop_proxy(void)
 {
     unlink(run.tty);
-    kill(run.proxy, SIGKILL);
-    simproc_wait_exit(run.proxy, 2000);
-    run.proxy = 0;
+    itest_kill(&run.proxy);
 }
 
 /* Writes the configuration and starts tetherd with it; extra is more of
@@ -228,23 +179,19 @@ static void start_daemon(const char *flash_keys)
     snprintf(text, sizeof(text),
              "[flash]\nhealth_s = 2\nwait_ms = 10000\ntimeout_ms = 500\n%s",
              flash_keys != NULL ? flash_keys : "");
-    write_text(run.conf, text);
+    itest_write_file(run.conf, text, 0644);
     /* The body file for OpenOCD goes to the test's directory. */
     snprintf(env_tmp, sizeof(env_tmp), "TMPDIR=%s", run.dir);
-    log = open(run.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    ck_assert_int_ge(log, 0);
-    run.daemon =
-        simproc_spawn(env_or("TETHERD", "build/tetherd"), args, env, log, log);
+    log = itest_open_log(run.log);
+    run.daemon = simproc_spawn(itest_env_or("TETHERD", "build/tetherd"), args,
+                               env, log, log);
     close(log);
 }
 
 static void setup_dirs(void)
 {
-    const char *base = getenv("TMPDIR");
-
     memset(&run, 0, sizeof(run));
-    snprintf(run.dir, sizeof(run.dir), "%.40s/tf-XXXXXX", base ? base : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(run.dir));
+    itest_make_dir(run.dir, sizeof(run.dir), "tf-");
     snprintf(run.mcu, sizeof(run.mcu), "%s/link", run.dir);
     snprintf(run.tty, sizeof(run.tty), "%s/link", run.dir);
     snprintf(run.slots, sizeof(run.slots), "%s/slots", run.dir);
@@ -306,18 +253,12 @@ static void stop_pid_file_process(void)
 
 static void teardown(void)
 {
-    if (run.daemon > 0) {
-        kill(run.daemon, SIGKILL);
-        simproc_wait_exit(run.daemon, 2000);
-    }
+    itest_kill(&run.daemon);
     if (run.proxy > 0)
         stop_proxy();
-    if (run.sim > 0) {
-        kill(run.sim, SIGKILL);
-        simproc_wait_exit(run.sim, 2000);
-    }
+    itest_kill(&run.sim);
     stop_pid_file_process();
-    nftw(run.dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+    itest_remove_tree(run.dir);
 }
 
 /* ---- Images ---- */
@@ -327,30 +268,10 @@ static void teardown(void)
 static int tetherctl(const char *const *args, char *out, size_t cap,
                      int timeout_ms)
 {
-    const char *argv[20] = {"--socket", run.sock};
     char file[FILE_MAX];
-    size_t n = 2;
-    int fd, status;
-    FILE *f;
 
-    for (size_t i = 0; args[i] != NULL && n < 19; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
     snprintf(file, sizeof(file), "%s/ctl.out", run.dir);
-    fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    ck_assert_int_ge(fd, 0);
-    status =
-        simproc_wait_exit(simproc_spawn(env_or("TETHERCTL", "build/tetherctl"),
-                                        argv, NULL, fd, fd),
-                          timeout_ms);
-    close(fd);
-    f = fopen(file, "r");
-    ck_assert_ptr_nonnull(f);
-    n = fread(out, 1, cap - 1, f);
-    out[n] = '\0';
-    fclose(f);
-    ck_assert_msg(status >= 0 && WIFEXITED(status), "tetherctl hung: %s", out);
-    return WEXITSTATUS(status);
+    return itest_tetherctl(run.sock, file, args, out, cap, timeout_ms);
 }
 
 /* Wraps a simulator executable into run.dir/<name> as version. */
@@ -369,152 +290,32 @@ static void make_image(const char *exe, const char *version, const char *name,
 
 static void image_v2(char *path, size_t cap)
 {
-    make_image(env_or("TETHER_SIM_V2", "build/tests/sim-v2"), "0.2.0", "v2.img",
-               path, cap);
+    make_image(itest_env_or("TETHER_SIM_V2", "build/tests/sim-v2"), "0.2.0",
+               "v2.img", path, cap);
 }
 
 /* ---- The socket ---- */
 
-static void client_open(struct client *c)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int64_t end = simproc_now_ms() + WAIT_MS;
-
-    memset(c, 0, sizeof(*c));
-    c->buf = malloc(LINE_MAX_);
-    ck_assert_ptr_nonnull(c->buf);
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", run.sock);
-    do {
-        c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        ck_assert_int_ge(c->fd, 0);
-        if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-            return;
-        close(c->fd);
-        usleep(20000);
-    } while (simproc_now_ms() < end);
-    ck_abort_msg("cannot connect to %s", run.sock);
-}
-
-static void client_close(struct client *c)
-{
-    close(c->fd);
-    free(c->buf);
-}
-
-/* The next line within timeout_ms, parsed (caller deletes), or NULL. */
-static cJSON *read_msg(struct client *c, int timeout_ms)
-{
-    int64_t end = simproc_now_ms() + timeout_ms;
-
-    for (;;) {
-        char *nl = memchr(c->buf, '\n', c->len);
-        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-        int64_t left;
-        ssize_t k;
-
-        if (nl != NULL) {
-            cJSON *m;
-
-            *nl = '\0';
-            m = cJSON_Parse(c->buf);
-            c->len -= (size_t)(nl + 1 - c->buf);
-            memmove(c->buf, nl + 1, c->len);
-            ck_assert_ptr_nonnull(m);
-            return m;
-        }
-        left = end - simproc_now_ms();
-        if (left <= 0 || c->len >= LINE_MAX_ - 1)
-            return NULL;
-        if (poll(&pfd, 1, (int)left) <= 0)
-            continue;
-        k = recv(c->fd, c->buf + c->len, LINE_MAX_ - 1 - c->len, 0);
-        if (k <= 0)
-            return NULL;
-        c->len += (size_t)k;
-    }
-}
-
-/* Sends a request; returns its response (notifications skipped). */
-static cJSON *call(struct client *c, const char *method, const char *params)
-{
-    char line[4096];
-    int id = ++c->next_id;
-    int64_t end = simproc_now_ms() + WAIT_MS;
-
-    snprintf(line, sizeof(line),
-             "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"%s\"%s%s}\n", id,
-             method, params ? ",\"params\":" : "", params ? params : "");
-    ck_assert_int_eq(send(c->fd, line, strlen(line), MSG_NOSIGNAL),
-                     (ssize_t)strlen(line));
-    while (simproc_now_ms() < end) {
-        cJSON *m = read_msg(c, (int)(end - simproc_now_ms()));
-        cJSON *mid;
-
-        ck_assert_msg(m != NULL, "no answer to %s", method);
-        mid = cJSON_GetObjectItem(m, "id");
-        if (cJSON_IsNumber(mid) && mid->valueint == id)
-            return m;
-        cJSON_Delete(m);
-    }
-    ck_abort_msg("no answer to %s", method);
-    return NULL;
-}
-
-static const cJSON *result(const cJSON *m)
-{
-    const cJSON *r = cJSON_GetObjectItem(m, "result");
-
-    ck_assert_msg(r != NULL, "error answer: %s",
-                  cJSON_PrintUnformatted(cJSON_GetObjectItem(m, "error")));
-    return r;
-}
-
-static int error_code(const cJSON *m)
-{
-    const cJSON *e = cJSON_GetObjectItem(m, "error");
-
-    ck_assert_msg(e != NULL, "not an error: %s", cJSON_PrintUnformatted(m));
-    return cJSON_GetObjectItem(e, "code")->valueint;
-}
-
-static const char *error_message(const cJSON *m)
-{
-    return cJSON_GetObjectItem(cJSON_GetObjectItem(m, "error"), "message")
-        ->valuestring;
-}
-
-static const cJSON *member(const cJSON *o, const char *a, const char *b)
-{
-    const cJSON *v = cJSON_GetObjectItem(o, a);
-
-    ck_assert_msg(v != NULL, "no %s", a);
-    if (b != NULL) {
-        v = cJSON_GetObjectItem(v, b);
-        ck_assert_msg(v != NULL, "no %s.%s", a, b);
-    }
-    return v;
-}
-
 /* Waits until status shows a connected MCU with firmware version and a
  * heap report younger than a second. */
-static void wait_running(struct client *c, const char *version)
+static void wait_running(struct itest_client *c, const char *version)
 {
     int64_t end = simproc_now_ms() + WAIT_MS;
     char last[64] = "none";
 
     while (simproc_now_ms() < end) {
-        cJSON *m = call(c, "status", NULL);
-        const cJSON *r = result(m);
-        const cJSON *mcu = member(r, "mcu", NULL);
-        const cJSON *heap = member(r, "heap", NULL);
-        bool ok =
-            strcmp(member(r, "link", "state")->valuestring, "connected") == 0 &&
-            cJSON_IsObject(mcu) && cJSON_IsObject(heap) &&
-            member(heap, "age_ms", NULL)->valuedouble < 1000;
+        cJSON *m = itest_call(c, "status", NULL);
+        const cJSON *r = itest_result(m);
+        const cJSON *mcu = itest_member(r, "mcu", NULL);
+        const cJSON *heap = itest_member(r, "heap", NULL);
+        bool ok = strcmp(itest_member(r, "link", "state")->valuestring,
+                         "connected") == 0 &&
+                  cJSON_IsObject(mcu) && cJSON_IsObject(heap) &&
+                  itest_member(heap, "age_ms", NULL)->valuedouble < 1000;
 
         if (cJSON_IsObject(mcu))
             snprintf(last, sizeof(last), "%s",
-                     member(mcu, "firmware_version", NULL)->valuestring);
+                     itest_member(mcu, "firmware_version", NULL)->valuestring);
         ok = ok && strcmp(last, version) == 0;
         cJSON_Delete(m);
         if (ok)
@@ -528,19 +329,19 @@ static void wait_running(struct client *c, const char *version)
 
 /* Reads flash notifications until the outcome; returns its params
  * (caller deletes the returned root through *root). */
-static const cJSON *wait_outcome(struct client *c, cJSON **root)
+static const cJSON *wait_outcome(struct itest_client *c, cJSON **root)
 {
     int64_t end = simproc_now_ms() + FLASH_MS;
 
     while (simproc_now_ms() < end) {
-        cJSON *m = read_msg(c, (int)(end - simproc_now_ms()));
+        cJSON *m = itest_read_msg(c, (int)(end - simproc_now_ms()));
         const cJSON *meth, *p;
 
         ck_assert_msg(m != NULL, "no outcome of the flash");
         meth = cJSON_GetObjectItem(m, "method");
         p = cJSON_GetObjectItem(m, "params");
         if (cJSON_IsString(meth) && strcmp(meth->valuestring, "flash") == 0 &&
-            strcmp(member(p, "state", NULL)->valuestring, "done") == 0) {
+            strcmp(itest_member(p, "state", NULL)->valuestring, "done") == 0) {
             *root = m;
             return p;
         }
@@ -559,32 +360,20 @@ static void flash_params(char *buf, size_t cap, const char *image,
 
 /* ---- The database ---- */
 
-/* Counts rows of sql (one integer column) in the daemon's database. */
-static long count_rows(const char *sql)
+/* The first column of sql's first row in the daemon's database. */
+static long long count_rows(const char *sql)
 {
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    long n = -1;
-
-    ck_assert_int_eq(sqlite3_open_v2(run.db, &db, SQLITE_OPEN_READONLY, NULL),
-                     SQLITE_OK);
-    sqlite3_busy_timeout(db, 2000);
-    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
+    return itest_db_int(run.db, sql);
 }
 
 /* Heap rows stored after the flash's outcome: telemetry resumed. */
-static void expect_storing_resumed(struct client *c)
+static void expect_storing_resumed(struct itest_client *c)
 {
     int64_t end = simproc_now_ms() + WAIT_MS;
-    long n = 0;
+    long long n = 0;
 
     while (n < 2 && simproc_now_ms() < end) {
-        cJSON *m = call(c, "status", NULL);
+        cJSON *m = itest_call(c, "status", NULL);
 
         cJSON_Delete(m);
         n = count_rows("SELECT count(*) FROM heap WHERE t_us > "
@@ -592,7 +381,7 @@ static void expect_storing_resumed(struct client *c)
         if (n < 2)
             usleep(200000);
     }
-    ck_assert_msg(n >= 2, "no heap rows stored after the flash (%ld)", n);
+    ck_assert_msg(n >= 2, "no heap rows stored after the flash (%lld)", n);
 }
 
 /* ---- Tests ---- */
@@ -601,11 +390,11 @@ START_TEST(test_flash_v1_to_v2_succeeds_and_hello_reports_v2)
 {
     char img[FILE_MAX], out[TEXT_MAX];
     const char *args[] = {"flash", img, NULL};
-    struct client c;
+    struct itest_client c;
     cJSON *m;
 
     image_v2(img, sizeof(img));
-    client_open(&c);
+    itest_client_open(&c, run.sock, WAIT_MS);
     wait_running(&c, "0.1.0");
     ck_assert_int_eq(tetherctl(args, out, sizeof(out), FLASH_MS), 0);
     ck_assert_msg(strstr(out, "flash 1: confirmed: 0.2.0 runs (was 0.1.0)"),
@@ -613,9 +402,10 @@ START_TEST(test_flash_v1_to_v2_succeeds_and_hello_reports_v2)
     ck_assert_msg(strstr(out, "flash 1: uploading 100%"), "%s", out);
     ck_assert_msg(strstr(out, "health gate"), "%s", out);
     wait_running(&c, "0.2.0");
-    m = call(&c, "status", NULL);
-    ck_assert_str_eq(member(result(m), "mcu", "firmware_version")->valuestring,
-                     "0.2.0");
+    m = itest_call(&c, "status", NULL);
+    ck_assert_str_eq(
+        itest_member(itest_result(m), "mcu", "firmware_version")->valuestring,
+        "0.2.0");
     cJSON_Delete(m);
     /* The events table has the start and the outcome; the planned reset
      * is an expected event, not an alert. */
@@ -638,7 +428,7 @@ START_TEST(test_flash_v1_to_v2_succeeds_and_hello_reports_v2)
                    "events WHERE detail LIKE 'start 1:%') AND t_us < (SELECT "
                    "t_us FROM events WHERE detail LIKE 'confirmed 1:%')"),
         0);
-    client_close(&c);
+    itest_client_close(&c);
 }
 END_TEST
 
@@ -647,10 +437,10 @@ START_TEST(test_flash_left_on_test_runs_v2_until_the_next_reset)
     char img[FILE_MAX], out[TEXT_MAX];
     const char *args[] = {"flash", "--no-confirm", img, NULL};
     const char *reboot[] = {"send", "reboot", NULL};
-    struct client c;
+    struct itest_client c;
 
     image_v2(img, sizeof(img));
-    client_open(&c);
+    itest_client_open(&c, run.sock, WAIT_MS);
     wait_running(&c, "0.1.0");
     ck_assert_int_eq(tetherctl(args, out, sizeof(out), FLASH_MS), 0);
     ck_assert_msg(strstr(out, "flash 1: testing: 0.2.0 runs on test"), "%s",
@@ -659,7 +449,7 @@ START_TEST(test_flash_left_on_test_runs_v2_until_the_next_reset)
     /* Not confirmed: the bootloader goes back at the next reset. */
     tetherctl(reboot, out, sizeof(out), WAIT_MS);
     wait_running(&c, "0.1.0");
-    client_close(&c);
+    itest_client_close(&c);
 }
 END_TEST
 
@@ -667,7 +457,7 @@ START_TEST(test_flash_refuses_a_corrupted_image_before_sending_anything)
 {
     char img[FILE_MAX], params[FILE_MAX + 64], out[TEXT_MAX];
     const char *args[] = {"flash", img, NULL};
-    struct client c;
+    struct itest_client c;
     uint8_t byte;
     int fd;
     cJSON *m;
@@ -679,13 +469,13 @@ START_TEST(test_flash_refuses_a_corrupted_image_before_sending_anything)
     byte ^= 0x40;
     ck_assert_int_eq(pwrite(fd, &byte, 1, 5000), 1);
     close(fd);
-    client_open(&c);
+    itest_client_open(&c, run.sock, WAIT_MS);
     wait_running(&c, "0.1.0");
     flash_params(params, sizeof(params), img, NULL);
-    m = call(&c, "flash", params);
-    ck_assert_int_eq(error_code(m), -32007);
-    ck_assert_msg(strncmp(error_message(m), "bad_hash:", 9) == 0, "%s",
-                  error_message(m));
+    m = itest_call(&c, "flash", params);
+    ck_assert_int_eq(itest_error_code(m), -32007);
+    ck_assert_msg(strncmp(itest_error_message(m), "bad_hash:", 9) == 0, "%s",
+                  itest_error_message(m));
     cJSON_Delete(m);
     ck_assert_int_eq(tetherctl(args, out, sizeof(out), WAIT_MS), 1);
     ck_assert_msg(strstr(out, "bad_hash") && strstr(out, "(code -32007)"), "%s",
@@ -696,7 +486,7 @@ START_TEST(test_flash_refuses_a_corrupted_image_before_sending_anything)
     ck_assert_int_eq(
         count_rows("SELECT count(*) FROM events WHERE kind = 'flash'"), 0);
     ck_assert_ptr_null(strstr(out, "flash 1"));
-    client_close(&c);
+    itest_client_close(&c);
 }
 END_TEST
 
@@ -704,52 +494,54 @@ START_TEST(test_flash_refuses_wrong_board_truncated_and_older_images)
 {
     char v2[FILE_MAX], img[FILE_MAX], params[FILE_MAX + 64];
     const char *an505[] = {
-        "image",     "--board", "mps2-an505",
-        "--version", "0.2.0",   env_or("TETHER_SIM_V2", "build/tests/sim-v2"),
-        "-o",        img,       NULL};
+        "image",      "--board",
+        "mps2-an505", "--version",
+        "0.2.0",      itest_env_or("TETHER_SIM_V2", "build/tests/sim-v2"),
+        "-o",         img,
+        NULL};
     char out[TEXT_MAX];
-    struct client c;
+    struct itest_client c;
     cJSON *m;
 
     image_v2(v2, sizeof(v2));
-    client_open(&c);
+    itest_client_open(&c, run.sock, WAIT_MS);
     wait_running(&c, "0.1.0");
 
     snprintf(img, sizeof(img), "%s/an505.img", run.dir);
     ck_assert_int_eq(tetherctl(an505, out, sizeof(out), WAIT_MS), 0);
     flash_params(params, sizeof(params), img, NULL);
-    m = call(&c, "flash", params);
-    ck_assert_int_eq(error_code(m), -32007);
-    ck_assert_msg(strstr(error_message(m), "wrong_board"), "%s",
-                  error_message(m));
+    m = itest_call(&c, "flash", params);
+    ck_assert_int_eq(itest_error_code(m), -32007);
+    ck_assert_msg(strstr(itest_error_message(m), "wrong_board"), "%s",
+                  itest_error_message(m));
     cJSON_Delete(m);
 
     ck_assert_int_eq(truncate(v2, 100000), 0);
     flash_params(params, sizeof(params), v2, NULL);
-    m = call(&c, "flash", params);
-    ck_assert_int_eq(error_code(m), -32007);
-    ck_assert_msg(strstr(error_message(m), "truncated"), "%s",
-                  error_message(m));
+    m = itest_call(&c, "flash", params);
+    ck_assert_int_eq(itest_error_code(m), -32007);
+    ck_assert_msg(strstr(itest_error_message(m), "truncated"), "%s",
+                  itest_error_message(m));
     cJSON_Delete(m);
 
-    make_image(env_or("TETHER_SIM", "build/tether-sim"), "0.1.0", "same.img",
-               img, sizeof(img));
+    make_image(itest_env_or("TETHER_SIM", "build/tether-sim"), "0.1.0",
+               "same.img", img, sizeof(img));
     flash_params(params, sizeof(params), img, NULL);
-    m = call(&c, "flash", params);
-    ck_assert_int_eq(error_code(m), -32007);
-    ck_assert_msg(strstr(error_message(m), "not_newer"), "%s",
-                  error_message(m));
+    m = itest_call(&c, "flash", params);
+    ck_assert_int_eq(itest_error_code(m), -32007);
+    ck_assert_msg(strstr(itest_error_message(m), "not_newer"), "%s",
+                  itest_error_message(m));
     cJSON_Delete(m);
 
-    m = call(&c, "flash", "{\"image\":\"relative.img\"}");
-    ck_assert_int_eq(error_code(m), -32602);
+    m = itest_call(&c, "flash", "{\"image\":\"relative.img\"}");
+    ck_assert_int_eq(itest_error_code(m), -32602);
     cJSON_Delete(m);
-    m = call(&c, "flash", NULL);
-    ck_assert_int_eq(error_code(m), -32602);
+    m = itest_call(&c, "flash", NULL);
+    ck_assert_int_eq(itest_error_code(m), -32602);
     cJSON_Delete(m);
     ck_assert_int_eq(
         count_rows("SELECT count(*) FROM events WHERE kind = 'flash'"), 0);
-    client_close(&c);
+    itest_client_close(&c);
 }
 END_TEST
 
@@ -757,27 +549,27 @@ START_TEST(test_flash_corruption_on_the_link_is_caught_and_v1_keeps_running)
 {
     const char *flip[] = {"--flip-update-byte", "12345", NULL};
     char img[FILE_MAX], params[FILE_MAX + 64];
-    struct client c;
+    struct itest_client c;
     const cJSON *o;
     cJSON *m, *root;
 
     start_sim(flip);
     start_daemon(NULL);
     image_v2(img, sizeof(img));
-    client_open(&c);
+    itest_client_open(&c, run.sock, WAIT_MS);
     wait_running(&c, "0.1.0");
     flash_params(params, sizeof(params), img, NULL);
-    m = call(&c, "flash", params);
-    result(m);
+    m = itest_call(&c, "flash", params);
+    itest_result(m);
     cJSON_Delete(m);
     o = wait_outcome(&c, &root);
-    ck_assert_str_eq(member(o, "outcome", NULL)->valuestring, "failed");
-    ck_assert_msg(strstr(member(o, "why", NULL)->valuestring, "SHA-256"), "%s",
-                  member(o, "why", NULL)->valuestring);
+    ck_assert_str_eq(itest_member(o, "outcome", NULL)->valuestring, "failed");
+    ck_assert_msg(strstr(itest_member(o, "why", NULL)->valuestring, "SHA-256"),
+                  "%s", itest_member(o, "why", NULL)->valuestring);
     cJSON_Delete(root);
     wait_running(&c, "0.1.0");
     expect_storing_resumed(&c);
-    client_close(&c);
+    itest_client_close(&c);
 }
 END_TEST
 
@@ -785,11 +577,11 @@ START_TEST(test_flash_of_an_image_failing_its_health_gate_is_reverted)
 {
     char img[FILE_MAX], out[TEXT_MAX];
     const char *args[] = {"flash", img, NULL};
-    struct client c;
+    struct itest_client c;
 
-    make_image(env_or("TETHER_SIM_MUTE", "build/tests/sim-mute"), "0.3.0",
+    make_image(itest_env_or("TETHER_SIM_MUTE", "build/tests/sim-mute"), "0.3.0",
                "mute.img", img, sizeof(img));
-    client_open(&c);
+    itest_client_open(&c, run.sock, WAIT_MS);
     wait_running(&c, "0.1.0");
     ck_assert_int_eq(tetherctl(args, out, sizeof(out), FLASH_MS), 1);
     ck_assert_msg(strstr(out, "flash 1: reverted: health gate: no heap "
@@ -809,38 +601,38 @@ START_TEST(test_flash_of_an_image_failing_its_health_gate_is_reverted)
     ck_assert_int_eq(
         count_rows("SELECT count(*) FROM alerts WHERE name = 'mcu_reset'"), 0);
     expect_storing_resumed(&c);
-    client_close(&c);
+    itest_client_close(&c);
 }
 END_TEST
 
 START_TEST(test_flash_cut_mid_way_resumes_and_completes)
 {
     char img[FILE_MAX], params[FILE_MAX + 64];
-    struct client c;
+    struct itest_client c;
     const cJSON *o;
     cJSON *m, *root;
     int64_t end;
     bool cut = false;
 
     image_v2(img, sizeof(img));
-    client_open(&c);
+    itest_client_open(&c, run.sock, WAIT_MS);
     wait_running(&c, "0.1.0");
     flash_params(params, sizeof(params), img, NULL);
-    m = call(&c, "flash", params);
-    result(m);
+    m = itest_call(&c, "flash", params);
+    itest_result(m);
     cJSON_Delete(m);
     /* Pull the cable a fifth of the way in. */
     end = simproc_now_ms() + FLASH_MS;
     while (!cut && simproc_now_ms() < end) {
         const cJSON *p;
 
-        m = read_msg(&c, (int)(end - simproc_now_ms()));
+        m = itest_read_msg(&c, (int)(end - simproc_now_ms()));
         ck_assert_ptr_nonnull(m);
         p = cJSON_GetObjectItem(m, "params");
         if (cJSON_IsObject(p) && cJSON_GetObjectItem(p, "bytes") != NULL &&
-            member(p, "bytes", NULL)->valuedouble >
-                member(p, "total", NULL)->valuedouble / 5) {
-            ck_assert_str_eq(member(p, "state", NULL)->valuestring,
+            itest_member(p, "bytes", NULL)->valuedouble >
+                itest_member(p, "total", NULL)->valuedouble / 5) {
+            ck_assert_str_eq(itest_member(p, "state", NULL)->valuestring,
                              "uploading");
             stop_proxy();
             cut = true;
@@ -852,74 +644,75 @@ START_TEST(test_flash_cut_mid_way_resumes_and_completes)
     start_proxy();
     o = wait_outcome(&c, &root);
     ck_assert_msg(
-        strcmp(member(o, "outcome", NULL)->valuestring, "confirmed") == 0,
-        "%s: %s", member(o, "outcome", NULL)->valuestring,
-        member(o, "why", NULL)->valuestring);
-    ck_assert_int_ge(member(o, "resumes", NULL)->valueint, 1);
-    ck_assert_int_eq(member(o, "bytes", NULL)->valueint,
-                     member(o, "total", NULL)->valueint);
+        strcmp(itest_member(o, "outcome", NULL)->valuestring, "confirmed") == 0,
+        "%s: %s", itest_member(o, "outcome", NULL)->valuestring,
+        itest_member(o, "why", NULL)->valuestring);
+    ck_assert_int_ge(itest_member(o, "resumes", NULL)->valueint, 1);
+    ck_assert_int_eq(itest_member(o, "bytes", NULL)->valueint,
+                     itest_member(o, "total", NULL)->valueint);
     cJSON_Delete(root);
     wait_running(&c, "0.2.0");
-    client_close(&c);
+    itest_client_close(&c);
 }
 END_TEST
 
 START_TEST(test_flash_while_a_flash_runs_is_refused)
 {
     char img[FILE_MAX], params[FILE_MAX + 64];
-    struct client a, b;
+    struct itest_client a, b;
     const cJSON *o;
     cJSON *m, *root;
 
     image_v2(img, sizeof(img));
-    client_open(&a);
-    client_open(&b);
+    itest_client_open(&a, run.sock, WAIT_MS);
+    itest_client_open(&b, run.sock, WAIT_MS);
     wait_running(&a, "0.1.0");
     flash_params(params, sizeof(params), img, NULL);
-    m = call(&a, "flash", params);
-    ck_assert_int_eq(member(result(m), "id", NULL)->valueint, 1);
+    m = itest_call(&a, "flash", params);
+    ck_assert_int_eq(itest_member(itest_result(m), "id", NULL)->valueint, 1);
     cJSON_Delete(m);
     /* The upload alone takes seconds at 460800 baud. */
-    m = call(&b, "flash", params);
-    ck_assert_int_eq(error_code(m), -32006);
+    m = itest_call(&b, "flash", params);
+    ck_assert_int_eq(itest_error_code(m), -32006);
     cJSON_Delete(m);
-    m = call(&b, "send", "{\"command\":\"ping\"}");
-    ck_assert_int_eq(error_code(m), -32006);
+    m = itest_call(&b, "send", "{\"command\":\"ping\"}");
+    ck_assert_int_eq(itest_error_code(m), -32006);
     cJSON_Delete(m);
     o = wait_outcome(&a, &root);
-    ck_assert_str_eq(member(o, "outcome", NULL)->valuestring, "confirmed");
+    ck_assert_str_eq(itest_member(o, "outcome", NULL)->valuestring,
+                     "confirmed");
     cJSON_Delete(root);
-    client_close(&a);
-    client_close(&b);
+    itest_client_close(&a);
+    itest_client_close(&b);
 }
 END_TEST
 
 START_TEST(test_flash_stopping_tetherd_mid_upload_ends_it_and_exits_cleanly)
 {
     char img[FILE_MAX], params[FILE_MAX + 64];
-    struct client c;
+    struct itest_client c;
     int64_t end;
     bool uploading = false;
     int status;
     cJSON *m;
 
     image_v2(img, sizeof(img));
-    client_open(&c);
+    itest_client_open(&c, run.sock, WAIT_MS);
     wait_running(&c, "0.1.0");
     flash_params(params, sizeof(params), img, NULL);
-    m = call(&c, "flash", params);
-    result(m);
+    m = itest_call(&c, "flash", params);
+    itest_result(m);
     cJSON_Delete(m);
     end = simproc_now_ms() + FLASH_MS;
     while (!uploading && simproc_now_ms() < end) {
         const cJSON *p;
 
-        m = read_msg(&c, (int)(end - simproc_now_ms()));
+        m = itest_read_msg(&c, (int)(end - simproc_now_ms()));
         ck_assert_ptr_nonnull(m);
         p = cJSON_GetObjectItem(m, "params");
         uploading = cJSON_IsObject(p) &&
                     cJSON_GetObjectItem(p, "bytes") != NULL &&
-                    member(p, "bytes", NULL)->valuedouble > 0;
+                    itest_member(p, "bytes", NULL)->valuedouble > 0;
         cJSON_Delete(m);
     }
     ck_assert(uploading);
@@ -932,7 +725,7 @@ START_TEST(test_flash_stopping_tetherd_mid_upload_ends_it_and_exits_cleanly)
                                 "'flash' AND detail = 'failed 1: tetherd is "
                                 "stopping'"),
                      1);
-    client_close(&c);
+    itest_client_close(&c);
 }
 END_TEST
 
@@ -941,18 +734,14 @@ END_TEST
  * otherwise, 0 when nothing came. */
 static int peer_child(const char *image)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
     char req[FILE_MAX + 128], buf[4096];
     size_t len = 0;
-    int fd;
+    int fd = itest_peer_connect(run.sock, PEER_UID, PEER_GID);
     int64_t end = simproc_now_ms() + WAIT_MS;
 
-    if (setgroups(0, NULL) != 0 || setgid(PEER_GID) != 0 ||
-        setuid(PEER_UID) != 0)
+    if (fd == -EPERM)
         return 64;
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", run.sock);
-    fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+    if (fd < 0)
         return 0;
     snprintf(req, sizeof(req),
              "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"flash\","
@@ -980,7 +769,7 @@ static int peer_child(const char *image)
 START_TEST(test_flash_is_refused_to_a_peer_outside_the_admin_group)
 {
     char img[FILE_MAX];
-    struct client c;
+    struct itest_client c;
     pid_t pid;
     int status;
 
@@ -989,7 +778,7 @@ START_TEST(test_flash_is_refused_to_a_peer_outside_the_admin_group)
         return;
     }
     image_v2(img, sizeof(img));
-    client_open(&c);
+    itest_client_open(&c, run.sock, WAIT_MS);
     wait_running(&c, "0.1.0");
     ck_assert_int_eq(chmod(run.dir, 0711), 0);
     ck_assert_int_eq(chmod(img, 0644), 0);
@@ -1003,7 +792,7 @@ START_TEST(test_flash_is_refused_to_a_peer_outside_the_admin_group)
     ck_assert_int_eq(
         count_rows("SELECT count(*) FROM events WHERE kind = 'flash'"), 0);
     wait_running(&c, "0.1.0");
-    client_close(&c);
+    itest_client_close(&c);
 }
 END_TEST
 
@@ -1017,34 +806,29 @@ START_TEST(test_flash_by_openocd_stand_in_runs_the_new_image)
     char path[FILE_MAX], text[TEXT_MAX], want[3 * FILE_MAX];
     const char *flash[] = {"flash", img, NULL};
     const char *no_confirm[] = {"flash", "--no-confirm", img, NULL};
-    struct client c;
+    struct itest_client c;
     FILE *f;
     size_t n;
-    int null;
 
     /* The MCU before: a plain simulator, whose pid the stand-in stops. */
-    null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    run.sim = simproc_spawn(env_or("TETHER_SIM", "build/tether-sim"), args,
-                            NULL, null, null);
-    close(null);
-    wait_for_link(run.mcu);
+    run.sim = itest_start_sim(run.mcu, args, WAIT_MS);
     snprintf(path, sizeof(path), "%s/sim.pid", run.dir);
     snprintf(text, sizeof(text), "%d\n", (int)run.sim);
-    write_text(path, text);
+    itest_write_file(path, text, 0644);
     snprintf(cfg1, sizeof(cfg1), "%s/gpiod.cfg", run.dir);
     snprintf(cfg2, sizeof(cfg2), "%s/target.cfg", run.dir);
-    write_text(cfg1, "# adapter\n");
-    write_text(cfg2, "# target\n");
+    itest_write_file(cfg1, "# adapter\n", 0644);
+    itest_write_file(cfg2, "# target\n", 0644);
     snprintf(keys, sizeof(keys),
              "method = openocd\nopenocd_command = %s %s\n"
              "openocd_config = %s %s\nopenocd_address = 0x08010000\n"
              "openocd_timeout_ms = 10000\n",
-             env_or("TETHER_OPENOCD_STANDIN",
-                    "tests/integration/openocd-standin.sh"),
+             itest_env_or("TETHER_OPENOCD_STANDIN",
+                          "tests/integration/openocd-standin.sh"),
              run.dir, cfg1, cfg2);
     start_daemon(keys);
     image_v2(img, sizeof(img));
-    client_open(&c);
+    itest_client_open(&c, run.sock, WAIT_MS);
     wait_running(&c, "0.1.0");
 
     /* No test boot with OpenOCD: --no-confirm is refused. */
@@ -1077,7 +861,7 @@ START_TEST(test_flash_by_openocd_stand_in_runs_the_new_image)
         count_rows("SELECT count(*) FROM alerts WHERE name = 'link_lost'"), 0);
     ck_assert_int_eq(
         count_rows("SELECT count(*) FROM alerts WHERE name = 'mcu_reset'"), 0);
-    client_close(&c);
+    itest_client_close(&c);
 }
 END_TEST
 
@@ -1089,7 +873,7 @@ static void measure(const char *baud)
 {
     const char *paced[] = {"--baud", baud, NULL};
     char img[FILE_MAX], params[FILE_MAX + 64];
-    struct client c;
+    struct itest_client c;
     const cJSON *o;
     cJSON *m, *root;
     double bytes, ms, line = atof(baud) / 10;
@@ -1098,23 +882,24 @@ static void measure(const char *baud)
     start_sim(paced);
     start_daemon(NULL);
     image_v2(img, sizeof(img));
-    client_open(&c);
+    itest_client_open(&c, run.sock, WAIT_MS);
     wait_running(&c, "0.1.0");
     flash_params(params, sizeof(params), img, NULL);
-    m = call(&c, "flash", params);
-    result(m);
+    m = itest_call(&c, "flash", params);
+    itest_result(m);
     cJSON_Delete(m);
     o = wait_outcome(&c, &root);
-    ck_assert_str_eq(member(o, "outcome", NULL)->valuestring, "confirmed");
-    bytes = member(o, "bytes", NULL)->valuedouble;
-    ms = member(o, "upload_ms", NULL)->valuedouble;
+    ck_assert_str_eq(itest_member(o, "outcome", NULL)->valuestring,
+                     "confirmed");
+    bytes = itest_member(o, "bytes", NULL)->valuedouble;
+    ms = itest_member(o, "upload_ms", NULL)->valuedouble;
     printf("%s baud: %.0f bytes uploaded in %.0f ms = %.0f B/s, %.1f%% of "
            "the line's %.0f B/s (%d chunks sent again)\n",
            baud, bytes, ms, bytes * 1000 / ms, 100 * bytes * 1000 / ms / line,
-           line, member(o, "resends", NULL)->valueint);
+           line, itest_member(o, "resends", NULL)->valueint);
     fflush(stdout);
     cJSON_Delete(root);
-    client_close(&c);
+    itest_client_close(&c);
 }
 
 START_TEST(test_flash_throughput_at_115200)
@@ -1182,12 +967,6 @@ static Suite *flash_suite(void)
 int main(int argc, char **argv)
 {
     bool measuring = argc == 2 && strcmp(argv[1], "--throughput") == 0;
-    SRunner *sr;
-    int failed;
 
-    sr = srunner_create(measuring ? throughput_suite() : flash_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return itest_run(measuring ? throughput_suite() : flash_suite());
 }

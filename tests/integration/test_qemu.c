@@ -22,7 +22,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
@@ -39,6 +38,7 @@
 #include "cobs.h"
 #include "crc32c.h"
 #include "frame.h"
+#include "itest.h"
 #include "msg.h"
 #include "qemuproc.h"
 #include "sha256.h"
@@ -77,13 +77,6 @@ struct run {
 
 static struct run run;
 
-static const char *env_or(const char *name, const char *fallback)
-{
-    const char *v = getenv(name);
-
-    return v != NULL && v[0] != '\0' ? v : fallback;
-}
-
 /* ---- Fixtures ---- */
 
 /* Each test's files live in a folder of its own under base.  The test's
@@ -92,19 +85,10 @@ static const char *env_or(const char *name, const char *fallback)
  * go with base, which the runner's process removes after each test case. */
 static char base[DIR_MAX - 16];
 
-static int remove_one(const char *path, const struct stat *st, int type,
-                      struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
 static void make_base(void)
 {
     snprintf(base, sizeof(base), "%.40s/tether-qemu-XXXXXX",
-             env_or("TMPDIR", "/tmp"));
+             itest_env_or("TMPDIR", "/tmp"));
     if (mkdtemp(base) == NULL) {
         perror("test_qemu: mkdtemp");
         exit(EXIT_FAILURE);
@@ -113,7 +97,7 @@ static void make_base(void)
 
 static void remove_base(void)
 {
-    nftw(base, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+    itest_remove_tree(base);
 }
 
 static void setup(void)
@@ -136,55 +120,25 @@ static void setup(void)
 
 static void teardown(void)
 {
-    if (run.daemon > 0) {
-        kill(run.daemon, SIGKILL);
-        simproc_wait_exit(run.daemon, 2000);
-    }
-    if (run.qemu > 0) {
-        kill(run.qemu, SIGKILL);
-        simproc_wait_exit(run.qemu, 2000);
-    }
+    itest_kill(&run.daemon);
+    itest_kill(&run.qemu);
     if (run.q.pid > 0)
         simproc_stop(&run.q, 2000);
     if (run.sim.pid > 0)
         simproc_stop(&run.sim, 2000);
-    nftw(run.dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+    itest_remove_tree(run.dir);
 }
 
 /* ---- Files and the daemon ---- */
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-static void read_file(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    size_t n;
-
-    buf[0] = '\0';
-    if (f == NULL)
-        return;
-    n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
 static void start_qemu_linked(void)
 {
-    int log = open(run.qlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-
+    int log = itest_open_log(run.qlog);
     char text[TEXT_MAX];
 
-    ck_assert_int_ge(log, 0);
     run.qemu = qemuproc_start_linked(run.tty, log);
     close(log);
-    read_file(run.qlog, text, sizeof(text));
+    itest_read_file(run.qlog, text, sizeof(text));
     ck_assert_msg(run.qemu > 0, "QEMU made no pty link at %s: %s", run.tty,
                   text);
 }
@@ -199,70 +153,34 @@ static void start_daemon(void)
                                   "--socket", run.sock, "-v"};
     size_t n = 9;
     struct group *g = getgrgid(getegid());
-    int log = open(run.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int log = itest_open_log(run.log);
 
-    ck_assert_int_ge(log, 0);
     if (geteuid() != 0 && g != NULL) {
         args[n++] = "--admin-group";
         args[n++] = g->gr_name;
     }
     args[n] = NULL;
     if (access(run.conf, F_OK) != 0)
-        write_file(run.conf, "");
-    run.daemon =
-        simproc_spawn(env_or("TETHERD", "build/tetherd"), args, NULL, log, log);
+        itest_write_file(run.conf, "", 0644);
+    run.daemon = simproc_spawn(itest_env_or("TETHERD", "build/tetherd"), args,
+                               NULL, log, log);
     close(log);
 }
 
 /* Waits until run.log contains needle; returns 1 if it did in time. */
 static int wait_log(const char *needle, int timeout_ms)
 {
-    static char text[1 << 20];
-    int64_t end = simproc_now_ms() + timeout_ms;
-
-    do {
-        read_file(run.log, text, sizeof(text));
-        if (strstr(text, needle) != NULL)
-            return 1;
-        usleep(50000);
-    } while (simproc_now_ms() < end);
-    return 0;
-}
-
-static void stop_daemon_cleanly(void)
-{
-    int status;
-
-    kill(run.daemon, SIGTERM);
-    status = simproc_wait_exit(run.daemon, 3000);
-    run.daemon = 0;
-    ck_assert_msg(status >= 0, "tetherd did not exit within 3 s of SIGTERM");
-    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return itest_wait_log(run.log, needle, timeout_ms);
 }
 
 /* Runs tetherctl with args against run.sock; returns its exit status and
  * puts what it printed in out. */
 static int tetherctl(const char *const *args, char *out, size_t cap)
 {
-    const char *argv[ARGV_MAX] = {"--socket", run.sock};
     char file[FILE_MAX];
-    size_t n = 2;
-    int fd, status;
 
-    for (size_t i = 0; args[i] != NULL && n < ARGV_MAX - 1; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
     snprintf(file, sizeof(file), "%s/ctl.out", run.dir);
-    fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    ck_assert_int_ge(fd, 0);
-    status =
-        simproc_wait_exit(simproc_spawn(env_or("TETHERCTL", "build/tetherctl"),
-                                        argv, NULL, fd, fd),
-                          10000);
-    close(fd);
-    read_file(file, out, cap);
-    ck_assert_msg(status >= 0 && WIFEXITED(status), "tetherctl hung");
-    return WEXITSTATUS(status);
+    return itest_tetherctl(run.sock, file, args, out, cap, 10000);
 }
 
 /* Runs tetherctl with args; fails the test unless it exits with status and
@@ -274,45 +192,6 @@ static void ctl_expect(const char *const *args, int status, const char *want)
 
     ck_assert_msg(got == status && strstr(out, want) != NULL,
                   "tetherctl %s %s: exit %d: %s", args[0], args[1], got, out);
-}
-
-static sqlite3 *open_db(void)
-{
-    sqlite3 *db;
-
-    ck_assert_int_eq(sqlite3_open_v2(run.db, &db, SQLITE_OPEN_READONLY, NULL),
-                     SQLITE_OK);
-    sqlite3_busy_timeout(db, 2000);
-    return db;
-}
-
-static long long query_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st;
-    long long v = -1;
-
-    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK,
-                  "%s: %s", sql, sqlite3_errmsg(db));
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
-static void query_text(sqlite3 *db, const char *sql, char *out, size_t cap)
-{
-    sqlite3_stmt *st;
-
-    out[0] = '\0';
-    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK,
-                  "%s: %s", sql, sqlite3_errmsg(db));
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *t = (const char *)sqlite3_column_text(st, 0);
-        size_t len = strlen(out);
-
-        snprintf(out + len, cap - len, "%s\n", t ? t : "");
-    }
-    sqlite3_finalize(st);
 }
 
 /* Polls the database while tetherd writes it until sql, a query for one
@@ -329,7 +208,7 @@ static long long wait_db(const char *sql, long long min, int timeout_ms)
         if (sqlite3_open_v2(run.db, &db, SQLITE_OPEN_READONLY, NULL) ==
             SQLITE_OK) {
             sqlite3_busy_timeout(db, 1000);
-            v = query_int(db, sql);
+            v = itest_query_int(db, sql);
         }
         sqlite3_close(db);
         if (v >= min)
@@ -343,7 +222,7 @@ static long long wait_db(const char *sql, long long min, int timeout_ms)
  * waits for the daemon to have the MCU's HELLO. */
 static void start_qemu_and_daemon(const char *conf)
 {
-    write_file(run.conf, conf);
+    itest_write_file(run.conf, conf, 0644);
     start_qemu_linked();
     start_daemon();
     ck_assert_msg(wait_log("mcu hello: board=2 ", WAIT_MS),
@@ -418,14 +297,13 @@ static uint8_t wait_answer(struct simproc *s, uint16_t seq)
 
 static void start_image_direct(const char *image)
 {
-    int log = open(run.qlog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int log = itest_open_log(run.qlog);
     int ret;
     char text[TEXT_MAX];
 
-    ck_assert_int_ge(log, 0);
     ret = qemuproc_start(&run.q, image, log);
     close(log);
-    read_file(run.qlog, text, sizeof(text));
+    itest_read_file(run.qlog, text, sizeof(text));
     ck_assert_msg(ret == 0, "QEMU did not start: %s", text);
     ck_assert_msg(qemuproc_wait_heard(&run.q, HEARD_MS),
                   "the image sent nothing on %s", run.q.pty);
@@ -611,31 +489,21 @@ START_TEST(test_qemu_tetherd_stores_hello_adc_and_heap_from_the_image)
     ck_assert_int_ge(
         wait_db("SELECT count(DISTINCT seq) FROM adc", 20, 3 * WAIT_MS), 20);
     ck_assert_int_ge(wait_db("SELECT count(*) FROM heap", 2, WAIT_MS), 2);
-    stop_daemon_cleanly();
+    itest_stop_cleanly(&run.daemon, 3000);
 
-    db = open_db();
-    query_text(db, "SELECT detail FROM events WHERE kind = 'hello'", text,
-               sizeof(text));
+    db = itest_db_open(run.db);
+    itest_query_text(db, "SELECT detail FROM events WHERE kind = 'hello'", text,
+                     sizeof(text));
     ck_assert_msg(strstr(text, "board=2 fw=0.1.0 ") != NULL, "%s", text);
     ck_assert_ptr_nonnull(strstr(text, " reset_cause=1 adc=4x14 heap=16384 "));
-    ck_assert_int_ge(query_int(db, "SELECT count(DISTINCT seq) FROM adc"), 20);
-    ck_assert_int_eq(query_int(db, "SELECT count(*) FROM (SELECT seq, "
-                                   "count(*) % 4 AS r FROM adc GROUP BY seq) "
-                                   "WHERE r != 0"),
-                     0);
-    ck_assert_int_gt(
-        query_int(db, "SELECT count(*) FROM adc WHERE channel = 3"), 0);
-    ck_assert_int_eq(query_int(db, "SELECT count(*) FROM adc WHERE channel = 3 "
-                                   "AND value != 3854"),
-                     0);
-    ck_assert_int_ge(query_int(db, "SELECT count(*) FROM heap"), 2);
-    ck_assert_int_eq(query_int(db, "SELECT count(*) FROM heap WHERE "
-                                   "free + used != total OR total != 16384"),
-                     0);
-    query_text(db,
-               "SELECT detail FROM events WHERE kind = 'stats' "
-               "ORDER BY t_us DESC LIMIT 1",
-               text, sizeof(text));
+    itest_assert_stored_telemetry(db, 2);
+    ck_assert_int_eq(
+        itest_query_int(db, "SELECT count(*) FROM heap WHERE total != 16384"),
+        0);
+    itest_query_text(db,
+                     "SELECT detail FROM events WHERE kind = 'stats' "
+                     "ORDER BY t_us DESC LIMIT 1",
+                     text, sizeof(text));
     ck_assert_msg(strstr(text, " seq_gaps=0 ") != NULL, "%s", text);
     ck_assert_ptr_nonnull(strstr(text, " mcu_tx_dropped=0 "));
     sqlite3_close(db);
@@ -659,12 +527,13 @@ START_TEST(test_qemu_rate_command_through_tetherd_is_acknowledged_and_applied)
      * channel 0, give or take the scans that straddle its edges. */
     most = wait_db("SELECT max(count) FROM adc_1s WHERE channel = 0", 248,
                    3 * WAIT_MS);
-    stop_daemon_cleanly();
+    itest_stop_cleanly(&run.daemon, 3000);
     ck_assert_msg(most >= 248, "no second at 250 Hz: at most %lld samples",
                   most);
 
-    db = open_db();
-    most = query_int(db, "SELECT max(count) FROM adc_1s WHERE channel = 0");
+    db = itest_db_open(run.db);
+    most =
+        itest_query_int(db, "SELECT max(count) FROM adc_1s WHERE channel = 0");
     ck_assert_msg(most <= 252, "a second held %lld samples at 250 Hz", most);
     sqlite3_close(db);
 }
@@ -688,16 +557,16 @@ START_TEST(test_qemu_leak_scenario_raises_the_daemons_heap_alerts)
     ck_assert_msg(wait_log("alert heap_leak", 15000), "no heap_leak alert");
     ck_assert_msg(wait_log("alert heap_low", 15000), "no heap_low alert");
     ck_assert(wait_log("mcu: scenario leak 1500 B/s", 1000));
-    stop_daemon_cleanly();
+    itest_stop_cleanly(&run.daemon, 3000);
 
-    db = open_db();
-    query_text(db,
-               "SELECT name FROM alerts WHERE state = 'raised' ORDER BY t_us",
-               out, sizeof(out));
+    db = itest_db_open(run.db);
+    itest_query_text(
+        db, "SELECT name FROM alerts WHERE state = 'raised' ORDER BY t_us", out,
+        sizeof(out));
     ck_assert_msg(strstr(out, "heap_leak\n") != NULL, "%s", out);
     ck_assert_ptr_nonnull(strstr(out, "heap_low\n"));
-    ck_assert_int_gt(query_int(db, "SELECT count(*) FROM heap WHERE "
-                                   "scenario = 2"),
+    ck_assert_int_gt(itest_query_int(db, "SELECT count(*) FROM heap WHERE "
+                                         "scenario = 2"),
                      10);
     sqlite3_close(db);
 }
@@ -716,24 +585,26 @@ START_TEST(test_qemu_reboot_is_detected_as_a_software_reset_and_link_recovers)
     ck_assert(wait_log(" reset_cause=3 ", WAIT_MS));
     sleep(2);                               /* a heap report of the new boot */
     ck_assert_int_eq(kill(run.qemu, 0), 0); /* QEMU reset, not exited */
-    stop_daemon_cleanly();
+    itest_stop_cleanly(&run.daemon, 3000);
 
-    db = open_db();
-    ck_assert_int_eq(query_int(db, "SELECT count(*) FROM alerts WHERE "
-                                   "name = 'mcu_reset' AND value = 3"),
+    db = itest_db_open(run.db);
+    ck_assert_int_eq(itest_query_int(db, "SELECT count(*) FROM alerts WHERE "
+                                         "name = 'mcu_reset' AND value = 3"),
                      1);
     /* After the reset: data again, on the new boot's clock. */
-    ck_assert_int_gt(query_int(db, "SELECT count(*) FROM heap WHERE t_us > "
-                                   "(SELECT t_us FROM alerts WHERE name = "
-                                   "'mcu_reset') AND mcu_t_us < 5000000"),
+    ck_assert_int_gt(itest_query_int(db,
+                                     "SELECT count(*) FROM heap WHERE t_us > "
+                                     "(SELECT t_us FROM alerts WHERE name = "
+                                     "'mcu_reset') AND mcu_t_us < 5000000"),
                      0);
-    ck_assert_int_gt(query_int(db, "SELECT count(*) FROM adc WHERE t_us > "
-                                   "(SELECT t_us FROM alerts WHERE name = "
-                                   "'mcu_reset')"),
+    ck_assert_int_gt(itest_query_int(db,
+                                     "SELECT count(*) FROM adc WHERE t_us > "
+                                     "(SELECT t_us FROM alerts WHERE name = "
+                                     "'mcu_reset')"),
                      0);
-    query_text(db,
-               "SELECT detail FROM events WHERE kind = 'link' ORDER BY t_us",
-               out, sizeof(out));
+    itest_query_text(
+        db, "SELECT detail FROM events WHERE kind = 'link' ORDER BY t_us", out,
+        sizeof(out));
     ck_assert_msg(strstr(out, "disconnected") == NULL,
                   "the link dropped over a reset: %s", out);
     sqlite3_close(db);
@@ -1224,7 +1095,7 @@ START_TEST(test_qemu_tetherctl_flash_v1_to_v2_is_confirmed_and_kept)
                 "detail LIKE 'confirmed 1:%'",
                 1, WAIT_MS),
         1);
-    stop_daemon_cleanly();
+    itest_stop_cleanly(&run.daemon, 3000);
 }
 END_TEST
 
@@ -1254,7 +1125,7 @@ START_TEST(test_qemu_tetherctl_flash_of_the_mute_image_is_reverted_by_the_gate)
                 "detail LIKE 'reverted 1: health gate:%'",
                 1, WAIT_MS),
         1);
-    stop_daemon_cleanly();
+    itest_stop_cleanly(&run.daemon, 3000);
 }
 END_TEST
 
@@ -1758,11 +1629,5 @@ static Suite *qemu_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(qemu_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return itest_run(qemu_suite());
 }

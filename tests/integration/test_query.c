@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,12 +20,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "itest.h"
 #include "simproc.h"
 
 #define WAIT_MS    10000
 #define DIR_MAX    64 /* short enough for a Unix socket path inside it */
 #define FILE_MAX   (DIR_MAX + 24)
-#define LINE_MAX_  (1 << 20) /* longest response line read */
 #define LONG_LINE  (70 * 1024)
 #define CHANNELS   3
 /* The unprivileged peer of the permission test: Debian's nobody and
@@ -46,53 +45,20 @@ struct run {
     pid_t daemon;
 };
 
-/* One connection with its read buffer. */
-struct client {
-    int fd;
-    char *buf;
-    size_t len;
-    int next_id;
-};
-
 static struct run run;
-
-static const char *env_or(const char *name, const char *def)
-{
-    const char *p = getenv(name);
-
-    return p ? p : def;
-}
-
-static int remove_one(const char *path, const struct stat *st, int type,
-                      struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
 
 static void start_sim(void)
 {
     char ch[8];
     const char *args[] = {"--link", run.tty, "--channels", ch, NULL};
-    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    int64_t end = simproc_now_ms() + WAIT_MS;
-    struct stat st;
 
     snprintf(ch, sizeof(ch), "%d", CHANNELS);
     unlink(run.tty);
-    run.sim = simproc_spawn(env_or("TETHER_SIM", "build/tether-sim"), args,
-                            NULL, null, null);
-    close(null);
-    while (lstat(run.tty, &st) != 0 && simproc_now_ms() < end)
-        usleep(10000);
-    ck_assert_msg(lstat(run.tty, &st) == 0, "tether-sim made no pty link");
+    run.sim = itest_start_sim(run.tty, args, WAIT_MS);
 }
 
 static void setup(void)
 {
-    const char *base = getenv("TMPDIR");
     /* The socket's group is one an unprivileged test peer can hold. */
     const char *args[] = {"--config",       "/dev/null", "--device", run.tty,
                           "--db",           run.db,      "--socket", run.sock,
@@ -100,177 +66,41 @@ static void setup(void)
     int log;
 
     memset(&run, 0, sizeof(run));
-    snprintf(run.dir, sizeof(run.dir), "%.40s/tq-XXXXXX", base ? base : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(run.dir));
+    itest_make_dir(run.dir, sizeof(run.dir), "tq-");
     snprintf(run.tty, sizeof(run.tty), "%s/tty", run.dir);
     snprintf(run.db, sizeof(run.db), "%s/tether.db", run.dir);
     snprintf(run.sock, sizeof(run.sock), "%s/q.sock", run.dir);
     snprintf(run.log, sizeof(run.log), "%s/tetherd.log", run.dir);
     start_sim();
-    log = open(run.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    ck_assert_int_ge(log, 0);
-    run.daemon =
-        simproc_spawn(env_or("TETHERD", "build/tetherd"), args, NULL, log, log);
+    log = itest_open_log(run.log);
+    run.daemon = simproc_spawn(itest_env_or("TETHERD", "build/tetherd"), args,
+                               NULL, log, log);
     close(log);
 }
 
 static void teardown(void)
 {
-    if (run.daemon > 0) {
-        kill(run.daemon, SIGKILL);
-        simproc_wait_exit(run.daemon, 2000);
-    }
-    if (run.sim > 0) {
-        kill(run.sim, SIGKILL);
-        simproc_wait_exit(run.sim, 2000);
-    }
-    nftw(run.dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+    itest_kill(&run.daemon);
+    itest_kill(&run.sim);
+    itest_remove_tree(run.dir);
 }
 
 /* ---- The client side ---- */
 
-static void client_open(struct client *c)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int64_t end = simproc_now_ms() + WAIT_MS;
-
-    memset(c, 0, sizeof(*c));
-    c->buf = malloc(LINE_MAX_);
-    ck_assert_ptr_nonnull(c->buf);
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", run.sock);
-    do {
-        c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        ck_assert_int_ge(c->fd, 0);
-        if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-            return;
-        close(c->fd);
-        usleep(20000);
-    } while (simproc_now_ms() < end);
-    ck_abort_msg("cannot connect to %s", run.sock);
-}
-
-static void client_close(struct client *c)
-{
-    close(c->fd);
-    free(c->buf);
-}
-
-static void send_all(struct client *c, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = send(c->fd, p, n, MSG_NOSIGNAL);
-
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return; /* the server hung up; the read says so */
-        p += k;
-        n -= (size_t)k;
-    }
-}
-
-/* Reads one line within timeout_ms; returns the parsed JSON (caller
- * deletes), or NULL on timeout or end of stream. */
-static cJSON *read_msg(struct client *c, int timeout_ms)
-{
-    int64_t end = simproc_now_ms() + timeout_ms;
-
-    for (;;) {
-        char *nl = memchr(c->buf, '\n', c->len);
-        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-        int64_t left;
-        ssize_t k;
-
-        if (nl != NULL) {
-            cJSON *m;
-
-            *nl = '\0';
-            m = cJSON_Parse(c->buf);
-            c->len -= (size_t)(nl + 1 - c->buf);
-            memmove(c->buf, nl + 1, c->len);
-            ck_assert_ptr_nonnull(m);
-            return m;
-        }
-        left = end - simproc_now_ms();
-        if (left <= 0 || c->len >= LINE_MAX_ - 1)
-            return NULL;
-        if (poll(&pfd, 1, (int)left) <= 0)
-            continue;
-        k = recv(c->fd, c->buf + c->len, LINE_MAX_ - 1 - c->len, 0);
-        if (k <= 0)
-            return NULL;
-        c->len += (size_t)k;
-    }
-}
-
-/* Sends a request and returns its response (notifications skipped). */
-static cJSON *call(struct client *c, const char *method, const char *params)
-{
-    char line[4096];
-    int id = ++c->next_id;
-    int64_t end = simproc_now_ms() + WAIT_MS;
-
-    snprintf(line, sizeof(line),
-             "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"%s\"%s%s}\n", id,
-             method, params ? ",\"params\":" : "", params ? params : "");
-    send_all(c, line, strlen(line));
-    while (simproc_now_ms() < end) {
-        cJSON *m = read_msg(c, (int)(end - simproc_now_ms()));
-        cJSON *mid;
-
-        ck_assert_msg(m != NULL, "no answer to %s", method);
-        mid = cJSON_GetObjectItem(m, "id");
-        if (cJSON_IsNumber(mid) && mid->valueint == id)
-            return m;
-        cJSON_Delete(m);
-    }
-    ck_abort_msg("no answer to %s", method);
-    return NULL;
-}
-
-static const cJSON *result(const cJSON *m)
-{
-    const cJSON *r = cJSON_GetObjectItem(m, "result");
-
-    ck_assert_msg(r != NULL, "error answer: %s",
-                  cJSON_PrintUnformatted(cJSON_GetObjectItem(m, "error")));
-    return r;
-}
-
-static int error_code(const cJSON *m)
-{
-    const cJSON *e = cJSON_GetObjectItem(m, "error");
-
-    ck_assert_ptr_nonnull(e);
-    return cJSON_GetObjectItem(e, "code")->valueint;
-}
-
-static const cJSON *path(const cJSON *o, const char *a, const char *b)
-{
-    const cJSON *v = cJSON_GetObjectItem(o, a);
-
-    ck_assert_msg(v != NULL, "no %s", a);
-    if (b != NULL) {
-        v = cJSON_GetObjectItem(v, b);
-        ck_assert_msg(v != NULL, "no %s.%s", a, b);
-    }
-    return v;
-}
-
 /* Connects and waits until status says connected and a heap report is
  * in. */
-static void wait_ready(struct client *c)
+static void wait_ready(struct itest_client *c)
 {
     int64_t end = simproc_now_ms() + WAIT_MS;
 
-    client_open(c);
+    itest_client_open(c, run.sock, WAIT_MS);
     while (simproc_now_ms() < end) {
-        cJSON *m = call(c, "status", NULL);
-        const cJSON *r = result(m);
-        bool ok =
-            strcmp(path(r, "link", "state")->valuestring, "connected") == 0 &&
-            cJSON_IsObject(path(r, "heap", NULL)) &&
-            cJSON_IsObject(path(r, "mcu", NULL));
+        cJSON *m = itest_call(c, "status", NULL);
+        const cJSON *r = itest_result(m);
+        bool ok = strcmp(itest_member(r, "link", "state")->valuestring,
+                         "connected") == 0 &&
+                  cJSON_IsObject(itest_member(r, "heap", NULL)) &&
+                  cJSON_IsObject(itest_member(r, "mcu", NULL));
 
         cJSON_Delete(m);
         if (ok)
@@ -295,193 +125,198 @@ START_TEST(test_query_answers_version_status_latest_history_and_alerts)
         {"heap", "min_free"},
         {"alerts", "active"},
     };
-    struct client c;
+    struct itest_client c;
     cJSON *m;
     const cJSON *r, *pts, *chans;
 
     wait_ready(&c);
-    m = call(&c, "version", NULL);
-    r = result(m);
-    ck_assert_str_eq(path(r, "daemon", NULL)->valuestring, "0.1.0");
-    ck_assert_int_eq(path(r, "query_protocol", NULL)->valueint, 1);
-    ck_assert_int_eq(path(r, "wire_protocol", NULL)->valueint, 1);
+    m = itest_call(&c, "version", NULL);
+    r = itest_result(m);
+    ck_assert_str_eq(itest_member(r, "daemon", NULL)->valuestring, "0.1.0");
+    ck_assert_int_eq(itest_member(r, "query_protocol", NULL)->valueint, 1);
+    ck_assert_int_eq(itest_member(r, "wire_protocol", NULL)->valueint, 1);
     cJSON_Delete(m);
 
-    m = call(&c, "status", NULL);
-    r = result(m);
+    m = itest_call(&c, "status", NULL);
+    r = itest_result(m);
     for (size_t i = 0; i < sizeof(status_keys) / sizeof(status_keys[0]); i++)
-        path(r, status_keys[i][0], status_keys[i][1]);
-    ck_assert(cJSON_IsArray(path(r, "alerts", "active")));
-    ck_assert(cJSON_IsNumber(path(r, "link", "last_frame_age_ms")));
-    ck_assert_int_lt(path(r, "link", "last_frame_age_ms")->valueint, 5000);
-    ck_assert(cJSON_IsNumber(path(r, "alerts", "heap_low_threshold")));
-    ck_assert_int_gt(path(r, "alerts", "heap_low_threshold")->valueint, 0);
+        itest_member(r, status_keys[i][0], status_keys[i][1]);
+    ck_assert(cJSON_IsArray(itest_member(r, "alerts", "active")));
+    ck_assert(cJSON_IsNumber(itest_member(r, "link", "last_frame_age_ms")));
+    ck_assert_int_lt(itest_member(r, "link", "last_frame_age_ms")->valueint,
+                     5000);
+    ck_assert(cJSON_IsNumber(itest_member(r, "alerts", "heap_low_threshold")));
+    ck_assert_int_gt(itest_member(r, "alerts", "heap_low_threshold")->valueint,
+                     0);
     cJSON_Delete(m);
 
-    m = call(&c, "latest", "{\"n\":3}");
-    r = result(m);
-    ck_assert(cJSON_IsFalse(path(r, "stale", NULL)));
-    chans = path(r, "channels", NULL);
+    m = itest_call(&c, "latest", "{\"n\":3}");
+    r = itest_result(m);
+    ck_assert(cJSON_IsFalse(itest_member(r, "stale", NULL)));
+    chans = itest_member(r, "channels", NULL);
     ck_assert_int_eq(cJSON_GetArraySize(chans), CHANNELS);
-    ck_assert_int_eq(
-        cJSON_GetArraySize(path(cJSON_GetArrayItem(chans, 0), "samples", NULL)),
-        3);
+    ck_assert_int_eq(cJSON_GetArraySize(itest_member(
+                         cJSON_GetArrayItem(chans, 0), "samples", NULL)),
+                     3);
     cJSON_Delete(m);
 
     /* Commits come every 100 ms: two seconds in, there is history. */
     usleep(2000000);
-    m = call(&c, "history", "{\"series\":\"adc\",\"limit\":30}");
-    r = result(m);
-    pts = path(r, "points", NULL);
+    m = itest_call(&c, "history", "{\"series\":\"adc\",\"limit\":30}");
+    r = itest_result(m);
+    pts = itest_member(r, "points", NULL);
     ck_assert_int_gt(cJSON_GetArraySize(pts), 0);
-    path(cJSON_GetArrayItem(pts, 0), "value", NULL);
-    ck_assert(cJSON_IsNumber(path(r, "next_after_us", NULL)));
+    itest_member(cJSON_GetArrayItem(pts, 0), "value", NULL);
+    ck_assert(cJSON_IsNumber(itest_member(r, "next_after_us", NULL)));
     cJSON_Delete(m);
 
-    m = call(&c, "history",
-             "{\"series\":\"adc\",\"bucket_us\":1000000,\"channels\":[0]}");
-    r = result(m);
-    pts = path(r, "points", NULL);
+    m = itest_call(
+        &c, "history",
+        "{\"series\":\"adc\",\"bucket_us\":1000000,\"channels\":[0]}");
+    r = itest_result(m);
+    pts = itest_member(r, "points", NULL);
     ck_assert_int_gt(cJSON_GetArraySize(pts), 0);
-    ck_assert_int_gt(path(cJSON_GetArrayItem(pts, 0), "count", NULL)->valueint,
-                     0);
-    ck_assert(cJSON_IsNull(path(r, "next_after_us", NULL)));
+    ck_assert_int_gt(
+        itest_member(cJSON_GetArrayItem(pts, 0), "count", NULL)->valueint, 0);
+    ck_assert(cJSON_IsNull(itest_member(r, "next_after_us", NULL)));
     cJSON_Delete(m);
 
     /* An hour in at most ten buckets: 3600 s / 9 = 400 s, rounded to 420 s
      * (whole minutes, so served from the 1-minute rollups). */
-    m = call(&c, "history",
-             "{\"series\":\"adc\",\"buckets\":10,\"channels\":[0]}");
-    r = result(m);
-    ck_assert_int_eq((long long)path(r, "bucket_us", NULL)->valuedouble,
+    m = itest_call(&c, "history",
+                   "{\"series\":\"adc\",\"buckets\":10,\"channels\":[0]}");
+    r = itest_result(m);
+    ck_assert_int_eq((long long)itest_member(r, "bucket_us", NULL)->valuedouble,
                      420000000LL);
-    ck_assert_int_ge(cJSON_GetArraySize(path(r, "points", NULL)), 1);
-    ck_assert_int_le(cJSON_GetArraySize(path(r, "points", NULL)), 10);
+    ck_assert_int_ge(cJSON_GetArraySize(itest_member(r, "points", NULL)), 1);
+    ck_assert_int_le(cJSON_GetArraySize(itest_member(r, "points", NULL)), 10);
     cJSON_Delete(m);
-    m = call(&c, "history", "{\"buckets\":10,\"bucket_us\":1000000}");
-    ck_assert_int_eq(error_code(m), -32602);
+    m = itest_call(&c, "history", "{\"buckets\":10,\"bucket_us\":1000000}");
+    ck_assert_int_eq(itest_error_code(m), -32602);
     cJSON_Delete(m);
-    m = call(&c, "history", "{\"buckets\":1}");
-    ck_assert_int_eq(error_code(m), -32602);
+    m = itest_call(&c, "history", "{\"buckets\":1}");
+    ck_assert_int_eq(itest_error_code(m), -32602);
     cJSON_Delete(m);
-    m = call(&c, "history", "{\"buckets\":5001}");
-    ck_assert_int_eq(error_code(m), -32602);
-    cJSON_Delete(m);
-
-    m = call(&c, "history", "{\"series\":\"heap\"}");
-    ck_assert_int_gt(cJSON_GetArraySize(path(result(m), "points", NULL)), 0);
+    m = itest_call(&c, "history", "{\"buckets\":5001}");
+    ck_assert_int_eq(itest_error_code(m), -32602);
     cJSON_Delete(m);
 
-    m = call(&c, "history", "{\"series\":\"nope\"}");
-    ck_assert_int_eq(error_code(m), -32602);
+    m = itest_call(&c, "history", "{\"series\":\"heap\"}");
+    ck_assert_int_gt(
+        cJSON_GetArraySize(itest_member(itest_result(m), "points", NULL)), 0);
     cJSON_Delete(m);
 
-    m = call(&c, "alerts", NULL);
-    r = result(m);
-    ck_assert(cJSON_IsArray(path(r, "active", NULL)));
-    ck_assert(cJSON_IsArray(path(r, "history", NULL)));
+    m = itest_call(&c, "history", "{\"series\":\"nope\"}");
+    ck_assert_int_eq(itest_error_code(m), -32602);
+    cJSON_Delete(m);
+
+    m = itest_call(&c, "alerts", NULL);
+    r = itest_result(m);
+    ck_assert(cJSON_IsArray(itest_member(r, "active", NULL)));
+    ck_assert(cJSON_IsArray(itest_member(r, "history", NULL)));
     cJSON_Delete(m);
 
     /* flash is tested in test_flash.c; here only that it is there. */
-    m = call(&c, "flash", NULL);
-    ck_assert_int_eq(error_code(m), -32602);
+    m = itest_call(&c, "flash", NULL);
+    ck_assert_int_eq(itest_error_code(m), -32602);
     cJSON_Delete(m);
-    client_close(&c);
+    itest_client_close(&c);
 }
 END_TEST
 
 START_TEST(test_query_watch_streams_samples_and_heap)
 {
-    struct client c;
+    struct itest_client c;
     bool samples = false, heap = false;
     int64_t end;
     cJSON *m;
 
     wait_ready(&c);
-    m = call(&c, "watch", "{\"topics\":[\"samples\",\"heap\"]}");
-    ck_assert_int_eq(cJSON_GetArraySize(path(result(m), "topics", NULL)), 2);
+    m = itest_call(&c, "watch", "{\"topics\":[\"samples\",\"heap\"]}");
+    ck_assert_int_eq(
+        cJSON_GetArraySize(itest_member(itest_result(m), "topics", NULL)), 2);
     cJSON_Delete(m);
     end = simproc_now_ms() + WAIT_MS;
     while (!(samples && heap) && simproc_now_ms() < end) {
         const cJSON *meth, *p;
 
-        m = read_msg(&c, (int)(end - simproc_now_ms()));
+        m = itest_read_msg(&c, (int)(end - simproc_now_ms()));
         if (m == NULL)
             break;
         meth = cJSON_GetObjectItem(m, "method");
         p = cJSON_GetObjectItem(m, "params");
         if (cJSON_IsString(meth) && strcmp(meth->valuestring, "samples") == 0) {
-            const cJSON *v = path(p, "values", NULL);
+            const cJSON *v = itest_member(p, "values", NULL);
 
-            ck_assert_int_eq(cJSON_GetArraySize(path(p, "channels", NULL)),
-                             CHANNELS);
+            ck_assert_int_eq(
+                cJSON_GetArraySize(itest_member(p, "channels", NULL)),
+                CHANNELS);
             ck_assert_int_eq(cJSON_GetArraySize(v),
-                             path(p, "scans", NULL)->valueint);
+                             itest_member(p, "scans", NULL)->valueint);
             ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetArrayItem(v, 0)),
                              CHANNELS);
             samples = true;
         } else if (cJSON_IsString(meth) &&
                    strcmp(meth->valuestring, "heap") == 0) {
-            ck_assert_int_gt(path(p, "total", NULL)->valueint, 0);
+            ck_assert_int_gt(itest_member(p, "total", NULL)->valueint, 0);
             heap = true;
         }
         cJSON_Delete(m);
     }
     ck_assert_msg(samples && heap, "samples %d heap %d", samples, heap);
-    client_close(&c);
+    itest_client_close(&c);
 }
 END_TEST
 
 START_TEST(test_query_send_reports_ack_nack_and_link_down)
 {
-    struct client c;
+    struct itest_client c;
     cJSON *m;
     int64_t end;
     int code = 0;
 
     wait_ready(&c);
-    m = call(&c, "send", "{\"command\":\"set_rate\",\"value\":50}");
-    ck_assert(cJSON_IsTrue(path(result(m), "ack", NULL)));
+    m = itest_call(&c, "send", "{\"command\":\"set_rate\",\"value\":50}");
+    ck_assert(cJSON_IsTrue(itest_member(itest_result(m), "ack", NULL)));
     cJSON_Delete(m);
-    m = call(&c, "send", "{\"command\":\"set_rate\",\"value\":0}");
-    ck_assert(cJSON_IsFalse(path(result(m), "ack", NULL)));
-    ck_assert_str_eq(path(result(m), "nack", NULL)->valuestring, "bad_value");
+    m = itest_call(&c, "send", "{\"command\":\"set_rate\",\"value\":0}");
+    ck_assert(cJSON_IsFalse(itest_member(itest_result(m), "ack", NULL)));
+    ck_assert_str_eq(itest_member(itest_result(m), "nack", NULL)->valuestring,
+                     "bad_value");
     cJSON_Delete(m);
-    m = call(&c, "send", "{\"command\":\"launch\"}");
-    ck_assert_int_eq(error_code(m), -32602);
+    m = itest_call(&c, "send", "{\"command\":\"launch\"}");
+    ck_assert_int_eq(itest_error_code(m), -32602);
     cJSON_Delete(m);
 
-    kill(run.sim, SIGKILL);
-    simproc_wait_exit(run.sim, 2000);
-    run.sim = 0;
+    itest_kill(&run.sim);
     /* The link notices the pty going away within its retry period. */
     end = simproc_now_ms() + WAIT_MS;
     while (code != -32001 && simproc_now_ms() < end) {
-        m = call(&c, "send", "{\"command\":\"ping\",\"timeout_ms\":200}");
-        code = cJSON_GetObjectItem(m, "error") ? error_code(m) : 0;
+        m = itest_call(&c, "send", "{\"command\":\"ping\",\"timeout_ms\":200}");
+        code = cJSON_GetObjectItem(m, "error") ? itest_error_code(m) : 0;
         cJSON_Delete(m);
         if (code != -32001)
             usleep(100000);
     }
     ck_assert_int_eq(code, -32001);
-    client_close(&c);
+    itest_client_close(&c);
 }
 END_TEST
 
 START_TEST(test_query_send_times_out_when_the_mcu_does_not_answer)
 {
-    struct client c;
+    struct itest_client c;
     cJSON *m;
 
     wait_ready(&c);
     /* A stopped simulator still holds its pty open, so the link stays up
      * until it goes stale, while nothing answers the command. */
     ck_assert_int_eq(kill(run.sim, SIGSTOP), 0);
-    m = call(&c, "send", "{\"command\":\"ping\",\"timeout_ms\":300}");
-    ck_assert_int_eq(error_code(m), -32003);
+    m = itest_call(&c, "send", "{\"command\":\"ping\",\"timeout_ms\":300}");
+    ck_assert_int_eq(itest_error_code(m), -32003);
     cJSON_Delete(m);
     kill(run.sim, SIGCONT);
-    client_close(&c);
+    itest_client_close(&c);
 }
 END_TEST
 
@@ -491,21 +326,19 @@ END_TEST
  * answered otherwise. */
 static int peer_child(gid_t gid)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
     static const char req[] =
         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\n"
         "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"send\","
         "\"params\":{\"command\":\"ping\"}}\n";
     char buf[65536];
     size_t len = 0;
-    int fd, bits = 0, answers = 0;
+    int bits = 0, answers = 0;
+    int fd = itest_peer_connect(run.sock, PEER_UID, gid);
     int64_t end = simproc_now_ms() + WAIT_MS;
 
-    if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(PEER_UID) != 0)
+    if (fd == -EPERM)
         return 64;
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", run.sock);
-    fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+    if (fd < 0)
         return bits;
     bits |= 1;
     if (write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1))
@@ -552,7 +385,7 @@ static int run_peer(gid_t gid)
 
 START_TEST(test_query_refuses_send_to_a_peer_outside_the_admin_group)
 {
-    struct client c;
+    struct itest_client c;
 
     if (getuid() != 0) {
         /* Becoming another user takes root; make test runs as root. */
@@ -560,7 +393,7 @@ START_TEST(test_query_refuses_send_to_a_peer_outside_the_admin_group)
         return;
     }
     wait_ready(&c);
-    client_close(&c);
+    itest_client_close(&c);
     ck_assert_int_eq(chmod(run.dir, 0711), 0); /* the peer may reach run.sock */
     /* In the socket's group: may read, may not command the MCU. */
     ck_assert_int_eq(run_peer(PEER_GID), 1 | 2 | 4);
@@ -572,39 +405,39 @@ END_TEST
 START_TEST(test_query_survives_malformed_and_over_long_lines)
 {
     static const char junk[] = "this is not json\n";
-    struct client a, b;
+    struct itest_client a, b;
     char *big;
     cJSON *m;
 
     wait_ready(&a);
-    client_open(&b);
-    send_all(&a, junk, strlen(junk));
-    m = read_msg(&a, WAIT_MS);
+    itest_client_open(&b, run.sock, WAIT_MS);
+    (void)itest_send_all(&a, junk, strlen(junk));
+    m = itest_read_msg(&a, WAIT_MS);
     ck_assert_ptr_nonnull(m);
-    ck_assert_int_eq(error_code(m), -32700);
+    ck_assert_int_eq(itest_error_code(m), -32700);
     cJSON_Delete(m);
-    m = call(&a, "version", NULL);
-    result(m);
+    m = itest_call(&a, "version", NULL);
+    itest_result(m);
     cJSON_Delete(m);
 
     big = malloc(LONG_LINE + 1);
     ck_assert_ptr_nonnull(big);
     memset(big, 'x', LONG_LINE);
     big[LONG_LINE] = '\n';
-    send_all(&a, big, LONG_LINE + 1);
+    (void)itest_send_all(&a, big, LONG_LINE + 1);
     free(big);
-    m = read_msg(&a, WAIT_MS);
+    m = itest_read_msg(&a, WAIT_MS);
     ck_assert_ptr_nonnull(m);
-    ck_assert_int_eq(error_code(m), -32600);
+    ck_assert_int_eq(itest_error_code(m), -32600);
     cJSON_Delete(m);
     /* Then the server hangs up on that client... */
-    ck_assert_ptr_null(read_msg(&a, WAIT_MS));
+    ck_assert_ptr_null(itest_read_msg(&a, WAIT_MS));
     /* ...and still serves the other. */
-    m = call(&b, "version", NULL);
-    result(m);
+    m = itest_call(&b, "version", NULL);
+    itest_result(m);
     cJSON_Delete(m);
-    client_close(&a);
-    client_close(&b);
+    itest_client_close(&a);
+    itest_client_close(&b);
 }
 END_TEST
 
@@ -612,30 +445,10 @@ END_TEST
  * status and puts what it printed in out. */
 static int tetherctl(const char *const *args, char *out, size_t cap)
 {
-    const char *argv[16] = {"--socket", run.sock};
     char file[FILE_MAX];
-    size_t n = 2;
-    int fd, status;
-    FILE *f;
 
-    for (size_t i = 0; args[i] != NULL && n < 15; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
     snprintf(file, sizeof(file), "%s/ctl.out", run.dir);
-    fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    ck_assert_int_ge(fd, 0);
-    status =
-        simproc_wait_exit(simproc_spawn(env_or("TETHERCTL", "build/tetherctl"),
-                                        argv, NULL, fd, fd),
-                          10000);
-    close(fd);
-    f = fopen(file, "r");
-    ck_assert_ptr_nonnull(f);
-    n = fread(out, 1, cap - 1, f);
-    out[n] = '\0';
-    fclose(f);
-    ck_assert(status >= 0 && WIFEXITED(status));
-    return WEXITSTATUS(status);
+    return itest_tetherctl(run.sock, file, args, out, cap, 10000);
 }
 
 START_TEST(test_query_tetherctl_shows_status_sends_and_reports_errors)
@@ -650,11 +463,11 @@ START_TEST(test_query_tetherctl_shows_status_sends_and_reports_errors)
                                "20",   "--height",  "5",       NULL};
     const char *plot_adc[] = {"plot", "adc.0", "--since", "10s", NULL};
     const char *plot_bad[] = {"plot", "heap", "--since", "1m", NULL};
-    struct client c;
+    struct itest_client c;
     char out[16384];
 
     wait_ready(&c);
-    client_close(&c);
+    itest_client_close(&c);
     ck_assert_int_eq(tetherctl(status, out, sizeof(out)), 0);
     ck_assert_ptr_nonnull(strstr(out, "connected"));
     ck_assert_ptr_nonnull(strstr(out, "tether-sim"));
@@ -706,11 +519,5 @@ static Suite *query_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(query_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return itest_run(query_suite());
 }

@@ -6,7 +6,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "itest.h"
 #include "simproc.h"
 
 #define WAIT_MS  10000
@@ -41,77 +41,21 @@ struct run {
 
 static struct run run;
 
-static const char *tetherd_path(void)
-{
-    const char *p = getenv("TETHERD");
-
-    return p ? p : "build/tetherd";
-}
-
-static const char *sim_path(void)
-{
-    const char *p = getenv("TETHER_SIM");
-
-    return p ? p : "build/tether-sim";
-}
-
 static void setup(void)
 {
-    const char *base = getenv("TMPDIR");
-
     memset(&run, 0, sizeof(run));
-    snprintf(run.dir, sizeof(run.dir), "%.40s/tetherd-test-XXXXXX",
-             base ? base : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(run.dir));
+    itest_make_dir(run.dir, sizeof(run.dir), "tetherd-test-");
     snprintf(run.tty, sizeof(run.tty), "%s/tty", run.dir);
     snprintf(run.db, sizeof(run.db), "%s/tether.db", run.dir);
     snprintf(run.conf, sizeof(run.conf), "%s/tetherd.conf", run.dir);
     snprintf(run.log, sizeof(run.log), "%s/tetherd.log", run.dir);
 }
 
-static int remove_one(const char *path, const struct stat *st, int type,
-                      struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
 static void teardown(void)
 {
-    if (run.daemon > 0) {
-        kill(run.daemon, SIGKILL);
-        simproc_wait_exit(run.daemon, 2000);
-    }
-    if (run.sim > 0) {
-        kill(run.sim, SIGKILL);
-        simproc_wait_exit(run.sim, 2000);
-    }
-    nftw(run.dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-    FILE *f = fopen(path, "w");
-
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-    chmod(path, mode);
-}
-
-static void read_file(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "r");
-    size_t n = 0;
-
-    buf[0] = '\0';
-    if (f == NULL)
-        return;
-    n = fread(buf, 1, cap - 1, f);
-    buf[n] = '\0';
-    fclose(f);
+    itest_kill(&run.daemon);
+    itest_kill(&run.sim);
+    itest_remove_tree(run.dir);
 }
 
 /* Starts tether-sim on run.tty with extra args; waits for the link. */
@@ -119,20 +63,11 @@ static pid_t start_sim(const char *const *extra)
 {
     const char *args[ARGV_MAX] = {"--link", run.tty};
     size_t n = 2;
-    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    int64_t end = simproc_now_ms() + WAIT_MS;
-    struct stat st;
-    pid_t pid;
 
     for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
         args[n++] = extra[i];
     args[n] = NULL;
-    pid = simproc_spawn(sim_path(), args, NULL, null, null);
-    close(null);
-    while (lstat(run.tty, &st) != 0 && simproc_now_ms() < end)
-        usleep(10000);
-    ck_assert_msg(lstat(run.tty, &st) == 0, "tether-sim made no pty link");
-    return pid;
+    return itest_start_sim(run.tty, args, WAIT_MS);
 }
 
 /* Starts tetherd on run.tty and run.db with run.conf plus extra flags,
@@ -142,16 +77,16 @@ static pid_t start_daemon(const char *const *extra, const char *const *env)
     const char *args[ARGV_MAX] = {"--config", run.conf, "--device", run.tty,
                                   "--db",     run.db,   "-v"};
     size_t n = 7;
-    int log = open(run.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int log = itest_open_log(run.log);
     pid_t pid;
 
-    ck_assert_int_ge(log, 0);
     for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
         args[n++] = extra[i];
     args[n] = NULL;
     if (access(run.conf, F_OK) != 0)
-        write_file(run.conf, "", 0644);
-    pid = simproc_spawn(tetherd_path(), args, env, log, log);
+        itest_write_file(run.conf, "", 0644);
+    pid = simproc_spawn(itest_env_or("TETHERD", "build/tetherd"), args, env,
+                        log, log);
     close(log);
     return pid;
 }
@@ -159,76 +94,15 @@ static pid_t start_daemon(const char *const *extra, const char *const *env)
 /* Waits until run.log contains needle; returns 1 if it did in time. */
 static int wait_log(const char *needle, int timeout_ms)
 {
-    static char text[1 << 20];
-    int64_t end = simproc_now_ms() + timeout_ms;
-
-    do {
-        read_file(run.log, text, sizeof(text));
-        if (strstr(text, needle) != NULL)
-            return 1;
-        usleep(50000);
-    } while (simproc_now_ms() < end);
-    return 0;
-}
-
-/* SIGTERM, expecting exit status 0 within 2 s. */
-static void stop_daemon_cleanly(void)
-{
-    int status;
-
-    kill(run.daemon, SIGTERM);
-    status = simproc_wait_exit(run.daemon, 2000);
-    run.daemon = 0;
-    ck_assert_msg(status >= 0, "tetherd did not exit within 2 s of SIGTERM");
-    ck_assert(WIFEXITED(status));
-    ck_assert_int_eq(WEXITSTATUS(status), 0);
-}
-
-static sqlite3 *open_db(void)
-{
-    sqlite3 *db;
-
-    ck_assert_int_eq(sqlite3_open_v2(run.db, &db, SQLITE_OPEN_READONLY, NULL),
-                     SQLITE_OK);
-    sqlite3_busy_timeout(db, 2000);
-    return db;
-}
-
-static long long query_int(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st;
-    long long v = -1;
-
-    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK,
-                  "%s: %s", sql, sqlite3_errmsg(db));
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
-static void query_text(sqlite3 *db, const char *sql, char *out, size_t cap)
-{
-    sqlite3_stmt *st;
-
-    out[0] = '\0';
-    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK,
-                  "%s: %s", sql, sqlite3_errmsg(db));
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const char *t = (const char *)sqlite3_column_text(st, 0);
-        size_t len = strlen(out);
-
-        snprintf(out + len, cap - len, "%s\n", t ? t : "");
-    }
-    sqlite3_finalize(st);
+    return itest_wait_log(run.log, needle, timeout_ms);
 }
 
 static void assert_integrity(void)
 {
     char text[TEXT_MAX];
-    sqlite3 *db = open_db();
+    sqlite3 *db = itest_db_open(run.db);
 
-    query_text(db, "PRAGMA integrity_check", text, sizeof(text));
+    itest_query_text(db, "PRAGMA integrity_check", text, sizeof(text));
     ck_assert_str_eq(text, "ok\n");
     sqlite3_close(db);
 }
@@ -245,34 +119,19 @@ START_TEST(test_tetherd_stores_what_the_sim_sends_without_gaps)
     run.daemon = start_daemon(NULL, NULL);
     ck_assert(wait_log("mcu hello", WAIT_MS));
     sleep(3);
-    stop_daemon_cleanly();
+    itest_stop_cleanly(&run.daemon, 2000);
 
-    db = open_db();
-    ck_assert_int_ge(query_int(db, "SELECT count(DISTINCT seq) FROM adc"), 20);
-    /* Every stored batch is whole: 4 channels x scans, all 4 channels. */
-    ck_assert_int_eq(query_int(db, "SELECT count(*) FROM (SELECT seq, "
-                                   "count(*) % 4 AS r FROM adc GROUP BY seq) "
-                                   "WHERE r != 0"),
-                     0);
-    /* Channel 3 carries a constant: 4/17 of 14-bit full scale. */
-    ck_assert_int_eq(query_int(db, "SELECT count(*) FROM adc WHERE channel = 3 "
-                                   "AND value != 3854"),
-                     0);
-    ck_assert_int_gt(
-        query_int(db, "SELECT count(*) FROM adc WHERE channel = 3"), 0);
-    ck_assert_int_ge(query_int(db, "SELECT count(*) FROM heap"), 10);
-    ck_assert_int_eq(query_int(db, "SELECT count(*) FROM heap WHERE "
-                                   "free + used != total"),
-                     0);
+    db = itest_db_open(run.db);
+    itest_assert_stored_telemetry(db, 10);
     /* The link's own account, written at shutdown: no gaps, no damage. */
-    query_text(db,
-               "SELECT detail FROM events WHERE kind = 'stats' "
-               "ORDER BY t_us DESC LIMIT 1",
-               text, sizeof(text));
+    itest_query_text(db,
+                     "SELECT detail FROM events WHERE kind = 'stats' "
+                     "ORDER BY t_us DESC LIMIT 1",
+                     text, sizeof(text));
     ck_assert_ptr_nonnull(strstr(text, " seq_gaps=0 "));
     ck_assert_ptr_nonnull(strstr(text, " crc_errors=0 "));
-    query_text(db, "SELECT detail FROM events WHERE kind = 'hello'", text,
-               sizeof(text));
+    itest_query_text(db, "SELECT detail FROM events WHERE kind = 'hello'", text,
+                     sizeof(text));
     ck_assert_ptr_nonnull(strstr(text, "board=1"));
     sqlite3_close(db);
     assert_integrity();
@@ -295,13 +154,13 @@ START_TEST(test_tetherd_leak_raises_heap_leak_then_heap_low_and_runs_command)
              "threshold=$TETHER_THRESHOLD estimate=$TETHER_ESTIMATE "
              "time=$TETHER_TIME\" >> %s\n",
              out);
-    write_file(cmd, text, 0755);
+    itest_write_file(cmd, text, 0755);
     snprintf(conf, sizeof(conf),
              "[alert]\nheap_low = 25%%\nheap_hysteresis = 5%%\n"
              "hold_off_s = 1\nhold_off_reports = 3\nleak_window_s = 4\n"
              "leak_horizon_s = 60\nleak_min_reports = 10\ncommand = %s\n",
              cmd);
-    write_file(run.conf, conf, 0644);
+    itest_write_file(run.conf, conf, 0644);
 
     run.sim = start_sim(sim);
     run.daemon = start_daemon(NULL, NULL);
@@ -310,9 +169,9 @@ START_TEST(test_tetherd_leak_raises_heap_leak_then_heap_low_and_runs_command)
     ck_assert_msg(wait_log("alert heap_leak", 15000), "no heap_leak alert");
     ck_assert_msg(wait_log("alert heap_low", 15000), "no heap_low alert");
     usleep(500000);
-    stop_daemon_cleanly();
+    itest_stop_cleanly(&run.daemon, 2000);
 
-    read_file(out, text, sizeof(text));
+    itest_read_file(out, text, sizeof(text));
     ck_assert_msg(strstr(text, "heap_leak raised value=") != NULL,
                   "alert command output: %s", text);
     ck_assert_ptr_nonnull(strstr(text, "heap_low raised value="));
@@ -327,11 +186,11 @@ START_TEST(test_tetherd_leak_raises_heap_leak_then_heap_low_and_runs_command)
     }
     ck_assert(strstr(text, "heap_leak") < strstr(text, "heap_low"));
 
-    db = open_db();
-    query_text(db,
-               "SELECT name FROM alerts WHERE state = 'raised' "
-               "ORDER BY t_us",
-               text, sizeof(text));
+    db = itest_db_open(run.db);
+    itest_query_text(db,
+                     "SELECT name FROM alerts WHERE state = 'raised' "
+                     "ORDER BY t_us",
+                     text, sizeof(text));
     ck_assert_ptr_nonnull(strstr(text, "heap_leak\n"));
     ck_assert(strstr(text, "heap_leak") < strstr(text, "heap_low"));
     sqlite3_close(db);
@@ -360,13 +219,13 @@ START_TEST(test_tetherd_survives_the_sim_going_away_and_reattaches)
                       simproc_now_ms() - gone < 3000,
                   "no reattach");
     sleep(1);
-    stop_daemon_cleanly();
+    itest_stop_cleanly(&run.daemon, 2000);
 
-    db = open_db();
-    query_text(db,
-               "SELECT substr(detail, 1, instr(detail, ':') - 1) FROM "
-               "events WHERE kind = 'link' ORDER BY t_us",
-               text, sizeof(text));
+    db = itest_db_open(run.db);
+    itest_query_text(db,
+                     "SELECT substr(detail, 1, instr(detail, ':') - 1) FROM "
+                     "events WHERE kind = 'link' ORDER BY t_us",
+                     text, sizeof(text));
     ck_assert_msg(strstr(text, "connected\ndisconnected\n") != NULL &&
                       strstr(strstr(text, "disconnected\n"), "connected\n"),
                   "link events: %s", text);
@@ -392,8 +251,8 @@ START_TEST(test_tetherd_kill_9_during_ingest_leaves_an_intact_database)
         simproc_wait_exit(run.daemon, 2000);
         run.daemon = 0;
         assert_integrity();
-        db = open_db();
-        rows = query_int(db, "SELECT count(*) FROM adc");
+        db = itest_db_open(run.db);
+        rows = itest_query_int(db, "SELECT count(*) FROM adc");
         sqlite3_close(db);
         /* Committed rows are never lost, and ingest kept going. */
         ck_assert_int_gt(rows, before);
@@ -465,20 +324,20 @@ START_TEST(test_tetherd_reloads_on_sighup_and_rejects_bad_config)
     char text[TEXT_MAX];
     int status;
 
-    write_file(run.conf, "[alert]\nheap_low = 10%\n", 0644);
+    itest_write_file(run.conf, "[alert]\nheap_low = 10%\n", 0644);
     run.sim = start_sim(NULL);
     run.daemon = start_daemon(NULL, NULL);
     ck_assert(wait_log("link connected", WAIT_MS));
-    write_file(run.conf, "[alert]\nheap_low = 30%\n[log]\nlevel = debug\n",
-               0644);
+    itest_write_file(run.conf,
+                     "[alert]\nheap_low = 30%\n[log]\nlevel = debug\n", 0644);
     kill(run.daemon, SIGHUP);
     ck_assert(wait_log("configuration reloaded", 5000));
     /* A broken file on reload keeps the old settings and the daemon. */
-    write_file(run.conf, "[alert]\nheap_low = lots\n", 0644);
+    itest_write_file(run.conf, "[alert]\nheap_low = lots\n", 0644);
     kill(run.daemon, SIGHUP);
     ck_assert(wait_log("reload failed", 5000));
     ck_assert_int_eq(kill(run.daemon, 0), 0);
-    stop_daemon_cleanly();
+    itest_stop_cleanly(&run.daemon, 2000);
 
     /* At start, a broken file is a clear error and exit status 2. */
     run.daemon = start_daemon(NULL, NULL);
@@ -486,7 +345,7 @@ START_TEST(test_tetherd_reloads_on_sighup_and_rejects_bad_config)
     run.daemon = 0;
     ck_assert(WIFEXITED(status));
     ck_assert_int_eq(WEXITSTATUS(status), 2);
-    read_file(run.log, text, sizeof(text));
+    itest_read_file(run.log, text, sizeof(text));
     ck_assert_ptr_nonnull(strstr(text, "tetherd.conf:2"));
 }
 END_TEST
@@ -512,11 +371,5 @@ static Suite *tetherd_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(tetherd_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return itest_run(tetherd_suite());
 }
