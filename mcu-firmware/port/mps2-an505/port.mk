@@ -79,6 +79,7 @@ $(AN505_OUT)/%.bin: $(AN505_OUT)/%.elf
 
 # ---- The bootloader with the factory image: tether-fw.elf ----
 AN505_BOOT_SRC := $(AN505_DIR)/bootloader.c $(AN505_DIR)/port_flash.c \
+    mcu-firmware/port/cortex-m33/ramload.c \
     mcu-firmware/update/boot.c
 FW_SRC_mps2-an505 := $(AN505_BOOT_SRC) $(AN505_DIR)/factory.S
 FW_LDFLAGS_mps2-an505 = -T $(AN505_BOOT_LD) $(AN505_LDFLAGS) \

@@ -26,6 +26,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "cortex-m33/ramload.h"
 #include "boot.h"
 #include "layout.h"
 #include "port.h"
@@ -120,34 +121,12 @@ static void watchdog_start(void)
     IWDG_KR = IWDG_KR_RELOAD;
 }
 
-/* Copies the body to the execution region, clears the rest of it (so
- * nothing of an earlier image remains to be run by mistake), and starts
- * it as the core starts an image at reset: VTOR, the main stack pointer,
- * the reset handler, all from its vector table at offset 0.  MSPLIM is
- * cleared, as at reset, for the image to set. */
+/* The chosen image, copied to the execution region and started
+ * (cortex-m33/ramload.h). */
 static _Noreturn void start(const uint8_t *body, uint32_t len)
 {
-    uint8_t *exec = (uint8_t *)(uintptr_t)U585_EXEC_BASE;
-    const volatile uint32_t *table = (const volatile uint32_t *)exec;
-    uint32_t sp, entry;
-
-    if (len < 8u || len > U585_EXEC_SIZE)
-        stop(); /* boot.c and port_image_check() keep this from happening */
-    memcpy(exec, body, len);
-    memset(exec + len, 0, U585_EXEC_SIZE - len);
-    sp = table[0];
-    entry = table[1];
-    port_watchdog_kick();
-    SCB_VTOR = U585_EXEC_BASE;
-    __asm__ volatile("dsb\n"
-                     "isb\n"
-                     "msr msplim, %0\n"
-                     "msr msp, %1\n"
-                     "bx %2\n"
-                     :
-                     : "r"(0u), "r"(sp), "r"(entry)
-                     : "memory");
-    __builtin_unreachable();
+    ramload_start(body, len, U585_EXEC_BASE, U585_EXEC_SIZE,
+                  port_watchdog_kick);
 }
 
 /* Reset context: no stack frame to return to, RAM not yet initialised. */

@@ -67,6 +67,7 @@ $(U585_APP_BIN): $(U585_APP)
 
 # ---- The bootloader with the factory image: tether-fw.elf ----
 FW_SRC_stm32u585 := $(U585_DIR)/bootloader.c $(U585_DIR)/port_flash.c \
+    mcu-firmware/port/cortex-m33/ramload.c \
     mcu-firmware/update/boot.c $(U585_DIR)/factory.S
 FW_LDFLAGS_stm32u585 = -T $(U585_BOOT_LD) $(U585_LDFLAGS) \
     -Wl,-Map=$(U585_OUT)/tether-fw.map
