@@ -103,8 +103,7 @@ all: deps
 	@$(MAKE) --no-print-directory build
 
 build: $(PROTO_LIB) $(SIM) $(DUMP) $(UNIT) $(INTEG) $(INTEG_D) $(TETHERD) \
-       $(if $(wildcard tests/integration/test_query.c),$(INTEG_Q)) \
-       $(if $(CTL_SRC),$(TETHERCTL)) $(if $(CTL_TEST_SRC),$(CTL_TEST)) \
+       $(INTEG_Q) $(TETHERCTL) $(CTL_TEST) \
        $(DAEMON_TEST_BIN)
 
 deps:
@@ -376,22 +375,18 @@ test-run: build check-unit check-daemon check-ctl check-integration \
 check-unit: $(UNIT)
 	TETHER_PROTOCOL_MD=proto/PROTOCOL.md TETHER_TEST_DATA=tests/data $(UNIT)
 
-check-ctl: $(if $(CTL_TEST_SRC),$(CTL_TEST))
-	@if [ -n "$(CTL_TEST_SRC)" ]; then \
-	    TETHER_TEST_DATA=tests/data $(CTL_TEST); fi
+check-ctl: $(CTL_TEST)
+	TETHER_TEST_DATA=tests/data $(CTL_TEST)
 
 check-daemon: $(DAEMON_TEST_BIN) $(SIM)
 	@set -e; for t in $(DAEMON_TEST_BIN); do \
 	    echo "$$t"; TETHER_SIM=$(SIM) TETHER_TEST_DATA=tests/data $$t; done
 
-check-integration: $(INTEG) $(INTEG_D) $(SIM) $(TETHERD) \
-        $(if $(wildcard tests/integration/test_query.c),$(INTEG_Q)) \
-        $(if $(CTL_SRC),$(TETHERCTL))
+check-integration: $(INTEG) $(INTEG_D) $(INTEG_Q) $(SIM) $(TETHERD) \
+        $(TETHERCTL)
 	TETHER_SIM=$(SIM) $(INTEG)
 	TETHER_SIM=$(SIM) TETHERD=$(TETHERD) $(INTEG_D)
-	@if [ -f tests/integration/test_query.c ]; then \
-	    TETHER_SIM=$(SIM) TETHERD=$(TETHERD) TETHERCTL=$(TETHERCTL) \
-	    $(INTEG_Q); fi
+	TETHER_SIM=$(SIM) TETHERD=$(TETHERD) TETHERCTL=$(TETHERCTL) $(INTEG_Q)
 
 check-systemd: $(TETHERD) $(TETHERCTL)
 	scripts/check-systemd.sh

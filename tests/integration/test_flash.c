@@ -358,6 +358,40 @@ static void flash_params(char *buf, size_t cap, const char *image,
              more ? more : "");
 }
 
+/* Opens c, starts a flash of v2 and returns once a progress notification
+ * shows the upload under way past fraction of its bytes. */
+static void start_v2_flash_until(struct itest_client *c, double fraction)
+{
+    char img[FILE_MAX], params[FILE_MAX + 64];
+    int64_t end = simproc_now_ms() + FLASH_MS;
+    bool there = false;
+    cJSON *m;
+
+    image_v2(img, sizeof(img));
+    itest_client_open(c, run.sock, WAIT_MS);
+    wait_running(c, "0.1.0");
+    flash_params(params, sizeof(params), img, NULL);
+    m = itest_call(c, "flash", params);
+    itest_result(m);
+    cJSON_Delete(m);
+    while (!there && simproc_now_ms() < end) {
+        const cJSON *p;
+
+        m = itest_read_msg(c, (int)(end - simproc_now_ms()));
+        ck_assert_ptr_nonnull(m);
+        p = cJSON_GetObjectItem(m, "params");
+        if (cJSON_IsObject(p) && cJSON_GetObjectItem(p, "bytes") != NULL &&
+            itest_member(p, "bytes", NULL)->valuedouble >
+                itest_member(p, "total", NULL)->valuedouble * fraction) {
+            ck_assert_str_eq(itest_member(p, "state", NULL)->valuestring,
+                             "uploading");
+            there = true;
+        }
+        cJSON_Delete(m);
+    }
+    ck_assert_msg(there, "the upload never got past %.0f%%", fraction * 100);
+}
+
 /* ---- The database ---- */
 
 /* The first column of sql's first row in the daemon's database. */
@@ -607,39 +641,13 @@ END_TEST
 
 START_TEST(test_flash_cut_mid_way_resumes_and_completes)
 {
-    char img[FILE_MAX], params[FILE_MAX + 64];
     struct itest_client c;
     const cJSON *o;
-    cJSON *m, *root;
-    int64_t end;
-    bool cut = false;
+    cJSON *root;
 
-    image_v2(img, sizeof(img));
-    itest_client_open(&c, run.sock, WAIT_MS);
-    wait_running(&c, "0.1.0");
-    flash_params(params, sizeof(params), img, NULL);
-    m = itest_call(&c, "flash", params);
-    itest_result(m);
-    cJSON_Delete(m);
+    start_v2_flash_until(&c, 0.2);
     /* Pull the cable a fifth of the way in. */
-    end = simproc_now_ms() + FLASH_MS;
-    while (!cut && simproc_now_ms() < end) {
-        const cJSON *p;
-
-        m = itest_read_msg(&c, (int)(end - simproc_now_ms()));
-        ck_assert_ptr_nonnull(m);
-        p = cJSON_GetObjectItem(m, "params");
-        if (cJSON_IsObject(p) && cJSON_GetObjectItem(p, "bytes") != NULL &&
-            itest_member(p, "bytes", NULL)->valuedouble >
-                itest_member(p, "total", NULL)->valuedouble / 5) {
-            ck_assert_str_eq(itest_member(p, "state", NULL)->valuestring,
-                             "uploading");
-            stop_proxy();
-            cut = true;
-        }
-        cJSON_Delete(m);
-    }
-    ck_assert(cut);
+    stop_proxy();
     usleep(700000);
     start_proxy();
     o = wait_outcome(&c, &root);
@@ -689,33 +697,10 @@ END_TEST
 
 START_TEST(test_flash_stopping_tetherd_mid_upload_ends_it_and_exits_cleanly)
 {
-    char img[FILE_MAX], params[FILE_MAX + 64];
     struct itest_client c;
-    int64_t end;
-    bool uploading = false;
     int status;
-    cJSON *m;
 
-    image_v2(img, sizeof(img));
-    itest_client_open(&c, run.sock, WAIT_MS);
-    wait_running(&c, "0.1.0");
-    flash_params(params, sizeof(params), img, NULL);
-    m = itest_call(&c, "flash", params);
-    itest_result(m);
-    cJSON_Delete(m);
-    end = simproc_now_ms() + FLASH_MS;
-    while (!uploading && simproc_now_ms() < end) {
-        const cJSON *p;
-
-        m = itest_read_msg(&c, (int)(end - simproc_now_ms()));
-        ck_assert_ptr_nonnull(m);
-        p = cJSON_GetObjectItem(m, "params");
-        uploading = cJSON_IsObject(p) &&
-                    cJSON_GetObjectItem(p, "bytes") != NULL &&
-                    itest_member(p, "bytes", NULL)->valuedouble > 0;
-        cJSON_Delete(m);
-    }
-    ck_assert(uploading);
+    start_v2_flash_until(&c, 0);
     ck_assert_int_eq(kill(run.daemon, SIGTERM), 0);
     status = simproc_wait_exit(run.daemon, 5000);
     run.daemon = 0;
