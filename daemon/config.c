@@ -51,6 +51,7 @@
 #define FILE_SHOWN_MAX     120 /* file name in config_print()'s first line */
 #define RING_MAX           1048576u  /* records per ring */
 #define QUEUE_MAX          16777216u /* rows in the store's writer queue */
+#define SIZE_MB_MAX        1048576u  /* [store] max_size_mb: 1 TiB */
 #define FLASH_WINDOW_LIMIT 8u        /* flash.h FLASH_WINDOW_MAX */
 
 enum kind {
@@ -106,6 +107,9 @@ static const struct option_def options[] = {
      FIELD(rollup_1s_age_s), 1, UINT32_MAX, "1-second rollups kept this long"},
     {"store", "rollup_1m_age_s", "rollup-1m-age-s", "S", KIND_U32,
      FIELD(rollup_1m_age_s), 1, UINT32_MAX, "1-minute rollups kept this long"},
+    {"store", "max_size_mb", "max-size-mb", "MB", KIND_U32, FIELD(max_size_mb),
+     0, SIZE_MB_MAX,
+     "database file at most this many MiB; then rows wait (0: no limit)"},
     {"ring", "samples", "ring-samples", "N", KIND_U32, FIELD(ring_samples), 1,
      RING_MAX, "recent samples kept in memory per ADC channel"},
     {"ring", "heap", "ring-heap", "N", KIND_U32, FIELD(ring_heap), 1, RING_MAX,
@@ -1073,6 +1077,7 @@ void config_defaults(struct config *c)
     c->raw_max_rows = 20000000;
     c->rollup_1s_age_s = 30u * 86400;
     c->rollup_1m_age_s = 365u * 86400;
+    c->max_size_mb = 0;
     c->ring_samples = 4096;
     c->ring_heap = 1024;
     c->heap_low = (struct config_amount){10, true};

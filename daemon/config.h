@@ -52,6 +52,7 @@ struct config {
     uint32_t raw_max_rows;    /* 20000000 */
     uint32_t rollup_1s_age_s; /* 30 days */
     uint32_t rollup_1m_age_s; /* 365 days */
+    uint32_t max_size_mb;     /* 0: no size limit on the database file */
     /* [ring] */
     uint32_t ring_samples; /* 4096 per ADC channel */
     uint32_t ring_heap;    /* 1024 heap reports */

@@ -212,6 +212,7 @@ static int m_status(void *ctx, struct qsrv_call *call,
     struct heap_record hr;
     struct link_stats ls;
     struct store_stats ss;
+    struct qsrv_stats qs;
     bool have_heap;
     size_t na;
 
@@ -260,7 +261,21 @@ static int m_status(void *ctx, struct qsrv_call *call,
     qsrv_add_int(j, "dropped", (int64_t)ss.dropped);
     qsrv_add_int(j, "pending", ss.pending);
     qsrv_add_int(j, "failures", (int64_t)ss.failures);
+    /* error is the failure under way ("" once a commit works again);
+     * last_error keeps the newest failure's text for the record. */
+    qsrv_add_str(j, "error", ss.healthy ? "" : store_code_name(ss.last_error));
     qsrv_add_str(j, "last_error", ss.last_error_text);
+    qsrv_add_int(j, "db_bytes", (int64_t)ss.db_bytes);
+    qsrv_add_int(j, "free_bytes", (int64_t)ss.free_bytes);
+    qsrv_add_int(j, "max_bytes", (int64_t)ss.max_bytes);
+    qsrv_end(j);
+    qsrv_get_stats(q->srv, &qs);
+    qsrv_begin_object(j, "socket");
+    qsrv_add_int(j, "clients", (int64_t)qs.clients_now);
+    qsrv_add_int(j, "accepted", (int64_t)qs.accepted);
+    qsrv_add_int(j, "rejected", (int64_t)qs.rejected);
+    qsrv_add_int(j, "dropped_slow", (int64_t)qs.dropped_slow);
+    qsrv_add_int(j, "too_long", (int64_t)qs.too_long);
     qsrv_end(j);
     na = alert_active(q->d.alert, act, ALERTS_ACTIVE_MAX);
     qsrv_begin_object(j, "alerts");

@@ -15,7 +15,10 @@
  * queue_rows * QUEUE_ROW_BYTES bytes (QUEUE_MIN_BYTES at least), which a
  * queue of ADC samples never reaches first but a flood of long texts can.
  * A put that would pass either bound is refused and counted; the queue
- * never blocks and never grows.
+ * never blocks and never grows.  Events and alerts may go TEXT_RESERVE
+ * records of the longest texts beyond both bounds: when the disk is full
+ * the samples fill the queue within seconds, and an alert raised after
+ * that would otherwise never reach the history.
  *
  * A record leaves the ring only when the transaction that wrote it has
  * committed.  So a failed batch needs no copy of its own: after the
@@ -37,6 +40,14 @@
  * before retrying a batch refused for lack of space.  It deletes at most
  * RETAIN_CHUNK rows per table per pass, so a large backlog of old rows is
  * trimmed over several passes instead of stalling the writer for long.
+ *
+ * A full disk and the size limit (max_page_count) look alike: SQLITE_FULL,
+ * which becomes -ENOSPC.  Deleting needs no new page (freed pages go to
+ * the free list, and the WAL is not counted against max_page_count), so a
+ * retention pass still runs in a database at its limit and makes room.
+ * A real file system with no free block may refuse even that once the
+ * WAL must grow; then only space freed outside tetherd helps, and the
+ * paced retries notice it.
  *
  * Queries (store_query_*) run on the caller's thread with a read-only
  * connection of their own, one per call, so they need no lock of the
@@ -68,6 +79,7 @@
 #define QUEUE_MIN_BYTES 65536u    /* so small queues still take texts */
 #define REC_ALIGN       8u        /* records start 8-byte aligned */
 #define TAG_MAX         64        /* kind, alert name and state, with NUL */
+#define TEXT_RESERVE    128u      /* events and alerts beyond the queue bound */
 #define RETRY_FIRST_MS  100u      /* backoff after a failed commit ... */
 #define RETRY_MAX_MS    5000u     /* ... doubling up to this */
 #define RETAIN_EVERY_MS 2000u
@@ -81,7 +93,7 @@
  * are appended at the right edge of each table and index and retention
  * deletes from the left, so a few hundred pages hold every hot path;
  * SQLite's default of 2000 KiB only adds resident memory. */
-#define CACHE_KIB "-512"
+#define CACHE_KIB       "-512"
 #define US_1S           1000000LL
 #define US_1M           60000000LL
 #define NS_PER_MS       1000000LL
@@ -130,6 +142,12 @@ struct rec_text {
     char text[];
 };
 
+/* The ring bytes kept for events and alerts only: TEXT_RESERVE records of
+ * the longest (name, state and message each at its cut, padding). */
+#define TEXT_RESERVE_BYTES                                                     \
+    (TEXT_RESERVE *                                                            \
+     (sizeof(struct rec_text) + 2 * TAG_MAX + STORE_TEXT_MAX + REC_ALIGN))
+
 /* ---- Rollup accumulators ---- */
 
 enum level { LEVEL_1S, LEVEL_1M, LEVELS };
@@ -175,6 +193,8 @@ enum stmt_id {
     ST_PUT_ADC_1M,
     ST_GET_HEAP_1M,
     ST_PUT_HEAP_1M,
+    ST_PAGE_COUNT,
+    ST_FREELIST_COUNT,
     ST_COUNT
 };
 
@@ -213,6 +233,8 @@ static const char *const stmt_sql[ST_COUNT] = {
         "max_free = excluded.max_free, sum_free = excluded.sum_free, "
         "min_largest = excluded.min_largest, "
         "max_failures = excluded.max_failures, count = excluded.count",
+    [ST_PAGE_COUNT] = "PRAGMA page_count",
+    [ST_FREELIST_COUNT] = "PRAGMA freelist_count",
 };
 
 /* One retention rule: rows of a table older than `limit` seconds, or all
@@ -314,8 +336,8 @@ struct job {
     uint64_t attempt;   /* number of this round */
     int last_error;     /* 0 when the last commit succeeded */
     bool for_flush;     /* a flush waits for this round's retention */
-    uint32_t max_pages; /* to apply first when set_pages */
-    bool set_pages;
+    uint64_t max_bytes; /* to apply first when set_limit */
+    bool set_limit;
 };
 
 struct outcome {
@@ -323,6 +345,10 @@ struct outcome {
     uint64_t end; /* ring position after the last row committed */
     uint32_t rows;
     bool retained; /* a retention pass ran after the commit */
+    bool measured; /* db_bytes and free_bytes are new */
+    uint64_t db_bytes, free_bytes;
+    bool limited; /* max_bytes is the limit now in force */
+    uint64_t max_bytes;
 };
 
 struct store {
@@ -333,6 +359,7 @@ struct store {
     size_t nretain;
     uint32_t commit_ms, commit_rows, queue_rows;
     int64_t no_page_limit; /* SQLite's own max_page_count */
+    int64_t page_size;     /* bytes */
     uint8_t *ring;
     uint64_t ring_cap;
     pthread_t writer;
@@ -345,6 +372,8 @@ struct store {
     struct rollups work; /* inside the transaction under way */
     int64_t retain_at_ns;
     uint32_t retry_ms;
+    uint64_t failed_in_a_row; /* commits, since the last that worked */
+    int64_t limit_pages;      /* max_page_count in force; 0: none */
     bool failing;
     bool retain_failing;
     char why[STORE_ERR_MAX];
@@ -362,8 +391,8 @@ struct store {
     uint64_t failed_attempt; /* number of the newest failed one */
     int64_t retry_at_ns;
     bool retry_now;
-    uint32_t max_pages;
-    bool max_pages_set;
+    uint64_t max_bytes; /* the limit asked for ... */
+    bool max_bytes_set; /* ... and not yet taken by the writer */
     bool stopping;
     bool dropping;
     struct store_stats stats; /* pending counts the rows in the ring */
@@ -440,10 +469,11 @@ static int map_rc(int rc)
     }
 }
 
-/* The name of one of our codes, for log lines. */
-static const char *code_name(int r)
+const char *store_code_name(int r)
 {
     switch (r) {
+    case 0:
+        return "";
     case -ENOSPC:
         return "ENOSPC";
     case -EROFS:
@@ -452,6 +482,10 @@ static const char *code_name(int r)
         return "EBUSY";
     case -ENOMEM:
         return "ENOMEM";
+    case -ENOBUFS:
+        return "ENOBUFS";
+    case -EINVAL:
+        return "EINVAL";
     default:
         return "EIO";
     }
@@ -847,20 +881,64 @@ err_txn:
     rollback(s);
     if (!s->retain_failing)
         log_warn("store: retention failed (%s): %s; retrying later",
-                 code_name(r), s->why);
+                 store_code_name(r), s->why);
     s->retain_failing = true;
 }
 
 /* ---- The writer thread ---- */
 
-static void apply_max_pages(struct store *s, uint32_t pages)
+/* Sets max_page_count for a limit of max_bytes (0: none), in whole pages
+ * and at least one; SQLite answers with the limit it took, which is never
+ * below the pages the file has.  Returns that limit in bytes (0: none),
+ * or -1 when the PRAGMA failed and the old limit stays. */
+static int64_t apply_limit(struct store *s, uint64_t max_bytes)
 {
+    int64_t pages = s->no_page_limit, got;
     char sql[PRAGMA_MAX];
 
-    snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %" PRId64,
-             pages ? (int64_t)pages : s->no_page_limit);
-    if (exec(s, sql, "max_page_count") != 0)
-        log_warn("store: cannot set the page limit: %s", s->why);
+    if (max_bytes != 0 &&
+        max_bytes / (uint64_t)s->page_size < (uint64_t)s->no_page_limit)
+        pages = (int64_t)(max_bytes / (uint64_t)s->page_size);
+    if (pages < 1)
+        pages = 1;
+    snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %" PRId64, pages);
+    if (query_int(s, sql, &got) != 0) {
+        log_warn("store: cannot set the size limit: %s", s->why);
+        return -1;
+    }
+    s->limit_pages = got >= s->no_page_limit ? 0 : got;
+    return s->limit_pages * s->page_size;
+}
+
+/* The file's size and free space now, into o. */
+static void measure(struct store *s, struct outcome *o)
+{
+    sqlite3_stmt *pc = s->st[ST_PAGE_COUNT], *fl = s->st[ST_FREELIST_COUNT];
+
+    if (sqlite3_step(pc) == SQLITE_ROW && sqlite3_step(fl) == SQLITE_ROW) {
+        o->db_bytes = (uint64_t)(sqlite3_column_int64(pc, 0) * s->page_size);
+        o->free_bytes = (uint64_t)(sqlite3_column_int64(fl, 0) * s->page_size);
+        o->measured = true;
+    }
+    sqlite3_reset(pc);
+    sqlite3_reset(fl);
+}
+
+/* After a commit refused for space: adds the size limit and the file's
+ * size to s->why, since SQLite's message does not tell a limit reached
+ * from a full disk. */
+static void explain_full(struct store *s)
+{
+    struct outcome o = {0};
+    size_t n = strlen(s->why);
+
+    if (s->limit_pages == 0)
+        return;
+    measure(s, &o);
+    if (o.measured)
+        snprintf(s->why + n, sizeof(s->why) - n,
+                 " (size limit %" PRId64 " bytes, file %" PRIu64 " bytes)",
+                 s->limit_pages * s->page_size, o.db_bytes);
 }
 
 /* Whether the writer has a round to do now; if not, until when it may
@@ -900,9 +978,9 @@ static void take_job(struct store *s, struct job *j)
     j->for_flush = s->flush_to > s->retained_to;
     j->attempt = ++s->attempts;
     j->last_error = s->stats.healthy ? 0 : s->stats.last_error;
-    j->set_pages = s->max_pages_set;
-    j->max_pages = s->max_pages;
-    s->max_pages_set = false;
+    j->set_limit = s->max_bytes_set;
+    j->max_bytes = s->max_bytes;
+    s->max_bytes_set = false;
     s->retry_now = false;
     if (s->rpos >= s->cut)
         s->old_ns = s->new_ns;
@@ -917,27 +995,39 @@ static void run_job(struct store *s, const struct job *j, struct outcome *o)
 
     memset(o, 0, sizeof(*o));
     o->end = j->from;
-    if (j->set_pages)
-        apply_max_pages(s, j->max_pages);
+    if (j->set_limit) {
+        int64_t limit = apply_limit(s, j->max_bytes);
+
+        o->limited = limit >= 0;
+        o->max_bytes = limit >= 0 ? (uint64_t)limit : 0;
+    }
     if (j->last_error == -ENOSPC)
         retain(s); /* deleting old rows may make room */
     o->result = write_batch(s, j, o);
     if (o->result != 0) {
+        if (o->result == -ENOSPC)
+            explain_full(s);
+        /* One line when the failures start, not one per retry: the
+         * stats count them. */
         if (!s->failing)
             log_err("store: commit failed (%s): %s; keeping the rows and "
                     "retrying",
-                    code_name(o->result), s->why);
+                    store_code_name(o->result), s->why);
         s->failing = true;
+        s->failed_in_a_row++;
         return;
     }
     if (s->failing)
-        log_info("store: commits work again");
+        log_info("store: commits work again after %" PRIu64 " failed attempts",
+                 s->failed_in_a_row);
     s->failing = false;
+    s->failed_in_a_row = 0;
     flushed = j->for_flush && o->end >= j->flush_to;
     if (flushed || now_ns() >= s->retain_at_ns) {
         retain(s);
         o->retained = true;
     }
+    measure(s, o);
 }
 
 /* Publishes a round's outcome.  Under lock. */
@@ -971,6 +1061,12 @@ static void finish_job(struct store *s, const struct job *j,
                                                             : s->retry_ms * 2);
         s->retry_at_ns = now_ns() + (int64_t)s->retry_ms * NS_PER_MS;
     }
+    if (o->measured) {
+        s->stats.db_bytes = o->db_bytes;
+        s->stats.free_bytes = o->free_bytes;
+    }
+    if (o->limited)
+        s->stats.max_bytes = o->max_bytes;
     pthread_cond_broadcast(&s->done);
 }
 
@@ -1166,11 +1262,23 @@ static int open_db(struct store *s, const struct store_config *cfg, char *err,
     }
     if ((r = exec(s, "PRAGMA synchronous = NORMAL", "synchronous")) != 0 ||
         (r = exec(s, "PRAGMA cache_size = " CACHE_KIB, "cache_size")) != 0 ||
-        (r = query_int(s, "PRAGMA max_page_count", &s->no_page_limit)) != 0)
+        (r = query_int(s, "PRAGMA max_page_count", &s->no_page_limit)) != 0 ||
+        (r = query_int(s, "PRAGMA page_size", &s->page_size)) != 0)
         goto err_msg;
-    if (cfg->max_pages != 0) {
-        apply_max_pages(s, cfg->max_pages);
-        s->max_pages = cfg->max_pages;
+    if (s->page_size <= 0) {
+        snprintf(err, errlen, "%s: page size %" PRId64, cfg->path,
+                 s->page_size);
+        return -EIO;
+    }
+    s->max_bytes = cfg->max_bytes;
+    if (cfg->max_bytes != 0) {
+        int64_t limit = apply_limit(s, cfg->max_bytes);
+
+        if (limit < 0) {
+            r = -EIO;
+            goto err_msg;
+        }
+        s->stats.max_bytes = (uint64_t)limit;
     }
     return 0;
 
@@ -1242,6 +1350,7 @@ static int start_writer(struct store *s)
 int store_open(struct store **out, const struct store_config *cfg, char *err,
                size_t errlen)
 {
+    struct outcome size = {0};
     struct store *s;
     int r;
 
@@ -1267,6 +1376,7 @@ int store_open(struct store **out, const struct store_config *cfg, char *err,
     s->ring_cap = (uint64_t)s->queue_rows * QUEUE_ROW_BYTES;
     if (s->ring_cap < QUEUE_MIN_BYTES)
         s->ring_cap = QUEUE_MIN_BYTES;
+    s->ring_cap += TEXT_RESERVE_BYTES;
     s->ring = malloc(s->ring_cap);
     if (s->ring == NULL)
         goto err_store;
@@ -1280,6 +1390,9 @@ int store_open(struct store **out, const struct store_config *cfg, char *err,
         snprintf(err, errlen, "%s: %s", cfg->path, s->why);
         goto err_db;
     }
+    measure(s, &size);
+    s->stats.db_bytes = size.db_bytes;
+    s->stats.free_bytes = size.free_bytes;
     if ((r = init_sync(s)) != 0) {
         snprintf(err, errlen, "cannot create the writer's locks");
         goto err_db;
@@ -1341,6 +1454,9 @@ static struct rec *reserve(struct store *s, uint32_t size, uint32_t rows,
 {
     uint64_t idx = s->wpos % s->ring_cap;
     uint64_t skip = idx + size > s->ring_cap ? s->ring_cap - idx : 0;
+    bool text = type == REC_EVENT || type == REC_ALERT;
+    uint64_t max_rows = s->queue_rows + (text ? TEXT_RESERVE : 0);
+    uint64_t max_bytes = s->ring_cap - (text ? 0 : TEXT_RESERVE_BYTES);
     struct rec *r;
 
     if (s->wpos == s->rpos && idx != 0) {
@@ -1350,8 +1466,8 @@ static struct rec *reserve(struct store *s, uint32_t size, uint32_t rows,
         skip = 0;
     }
 
-    if (s->stats.pending + rows > s->queue_rows ||
-        s->wpos - s->rpos + skip + size > s->ring_cap)
+    if (s->stats.pending + rows > max_rows ||
+        s->wpos - s->rpos + skip + size > max_bytes)
         return NULL;
     if (skip > 0) {
         r = (struct rec *)(s->ring + idx);
@@ -1517,11 +1633,11 @@ int store_flush(struct store *s)
     return r;
 }
 
-void store_set_max_pages(struct store *s, uint32_t max_pages)
+void store_set_max_bytes(struct store *s, uint64_t max_bytes)
 {
     pthread_mutex_lock(&s->lock);
-    s->max_pages = max_pages;
-    s->max_pages_set = true;
+    s->max_bytes = max_bytes;
+    s->max_bytes_set = true;
     s->retry_now = true;
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);

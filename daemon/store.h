@@ -4,10 +4,12 @@
  * bounded queue and return at once; a writer thread drains the queue in
  * transactions committed every STORE commit_ms or commit_rows rows,
  * whichever comes first, so a slow fsync never stalls ingest.  A full
- * queue drops the row and counts it.  If a commit fails (disk full,
- * read-only, locked), the transaction is rolled back whole, the error is
- * reported in the stats and the batch is retried with backoff while new
- * rows queue up to the bound; nothing partial is ever committed.
+ * queue drops the row and counts it; events and alerts have room for 128
+ * more of their own, so that one raised while samples fill the queue is
+ * still kept.  If a commit fails (disk full, read-only, locked), the
+ * transaction is rolled back whole, the error is reported in the stats
+ * and the batch is retried with backoff while new rows queue up to the
+ * bound; nothing partial is ever committed.
  *
  * The writer also keeps the rollups (adc_1s, adc_1m per channel; heap_1m)
  * and enforces retention (raw rows by age and count, rollups by age).
@@ -15,7 +17,17 @@
  *
  * Error codes are negative errno values: -ENOSPC (disk or page limit
  * full), -EROFS, -EBUSY (locked), -EIO (anything else), -ENOBUFS (queue
- * full), -ENOMEM, -EINVAL (store_open: a bad configuration). */
+ * full), -ENOMEM, -EINVAL (store_open: a bad configuration).
+ *
+ * Disk full (docs/SCHEMA.md, "How rows get there"): a commit refused for
+ * lack of space (-ENOSPC: the file system is full, or the database has
+ * reached max_bytes) is rolled back and its rows stay queued; the writer
+ * retries with backoff, running a retention pass first since deleting old
+ * rows frees pages, and stores again by itself once a commit succeeds.
+ * Meanwhile the stats say unhealthy and new rows queue up to the bound,
+ * beyond which they are dropped and counted.  max_bytes caps the main
+ * database file with SQLite's max_page_count; the WAL beside it is not
+ * counted. */
 #ifndef TETHER_STORE_H
 #define TETHER_STORE_H
 
@@ -38,7 +50,10 @@ struct store_config {
     uint32_t raw_max_rows;    /* 0: no count limit */
     uint32_t rollup_1s_age_s; /* 0: no age limit */
     uint32_t rollup_1m_age_s; /* 0: no age limit */
-    uint32_t max_pages;       /* 0: none; tests use it to force -ENOSPC */
+    /* 0: no limit.  Else the database file may hold at most max_bytes /
+     * page size pages (at least one, and never fewer than it holds
+     * already: SQLite does not shrink a file). */
+    uint64_t max_bytes;
 };
 
 struct store_stats {
@@ -48,9 +63,17 @@ struct store_stats {
     uint64_t commits;
     uint64_t failures; /* failed commits (each retried) */
     uint32_t pending;  /* rows in the queue now */
-    int last_error;    /* 0, or the newest failure's code */
+    /* 0 and "", or the newest failure's code and text, kept after the
+     * store recovers: healthy says whether it has. */
+    int last_error;
     char last_error_text[STORE_ERR_MAX];
     bool healthy; /* the last commit succeeded */
+    /* The database file as of open, the last commit or retention pass:
+     * its pages times the page size, and of those the free pages (left by
+     * deleted rows, reused before the file grows). */
+    uint64_t db_bytes;
+    uint64_t free_bytes;
+    uint64_t max_bytes; /* the size limit in force, whole pages; 0: none */
 };
 
 struct store;
@@ -86,12 +109,17 @@ int store_put_alert(struct store *s, int64_t t_us, const char *name,
  * before it returns. */
 int store_flush(struct store *s);
 
-/* Sets the page limit of struct store_config.max_pages (0: none) for the
- * commits that follow, and retries a failed batch at once: how a test
- * lifts the -ENOSPC it forced. */
-void store_set_max_pages(struct store *s, uint32_t max_pages);
+/* Sets the size limit of struct store_config.max_bytes (0: none) for the
+ * commits that follow, and retries a failed batch at once (a reload of the
+ * configuration; a test lifting the -ENOSPC it forced).  Returns at once;
+ * the writer applies it before its next round. */
+void store_set_max_bytes(struct store *s, uint64_t max_bytes);
 
 void store_get_stats(struct store *s, struct store_stats *out);
+
+/* The name of one of the codes above ("ENOSPC", "EROFS", ...), "" for 0.
+ * Borrowed: a constant. */
+const char *store_code_name(int code);
 
 /* ---- Reading history ----
  *

@@ -89,6 +89,7 @@ static void assert_same(const struct config *a, const struct config *b)
     ck_assert_uint_eq(a->raw_max_rows, b->raw_max_rows);
     ck_assert_uint_eq(a->rollup_1s_age_s, b->rollup_1s_age_s);
     ck_assert_uint_eq(a->rollup_1m_age_s, b->rollup_1m_age_s);
+    ck_assert_uint_eq(a->max_size_mb, b->max_size_mb);
     ck_assert_uint_eq(a->ring_samples, b->ring_samples);
     ck_assert_uint_eq(a->ring_heap, b->ring_heap);
     ck_assert_uint_eq(a->heap_low.value, b->heap_low.value);
@@ -158,6 +159,7 @@ START_TEST(test_config_defaults_are_the_documented_values)
     ck_assert_uint_eq(c.raw_max_rows, 20000000);
     ck_assert_uint_eq(c.rollup_1s_age_s, 2592000);
     ck_assert_uint_eq(c.rollup_1m_age_s, 31536000);
+    ck_assert_uint_eq(c.max_size_mb, 0);
     ck_assert_uint_eq(c.ring_samples, 4096);
     ck_assert_uint_eq(c.ring_heap, 1024);
     ck_assert_uint_eq(c.heap_low.value, 10);
@@ -262,6 +264,7 @@ START_TEST(test_config_reads_every_key_of_a_full_file)
                                    "raw_max_rows = 0\n"
                                    "rollup_1s_age_s = 3600\n"
                                    "rollup_1m_age_s = 7200\n"
+                                   "max_size_mb = 1048576\n"
                                    "[ring]\n"
                                    "samples = 100\n"
                                    "heap = 50\n"
@@ -304,6 +307,7 @@ START_TEST(test_config_reads_every_key_of_a_full_file)
     ck_assert_uint_eq(c.raw_max_rows, 0);
     ck_assert_uint_eq(c.rollup_1s_age_s, 3600);
     ck_assert_uint_eq(c.rollup_1m_age_s, 7200);
+    ck_assert_uint_eq(c.max_size_mb, 1048576);
     ck_assert_uint_eq(c.ring_samples, 100);
     ck_assert_uint_eq(c.ring_heap, 50);
     ck_assert_uint_eq(c.heap_low.value, 4096);
@@ -405,6 +409,9 @@ static const struct bad_file bad_files[] = {
      "'10001'"},
     {"[store]\ncommit_ms = 10ms\n",
      "2: [store] commit_ms: expected a number from 1 to 10000, got '10ms'"},
+    {"[store]\nmax_size_mb = 1048577\n",
+     "2: [store] max_size_mb: expected a number from 0 to 1048576, got "
+     "'1048577'"},
     {"[store]\nraw_max_rows = 99999999999\n",
      "2: [store] raw_max_rows: expected a number from 0 to 4294967295, got "
      "'99999999999'"},
@@ -589,6 +596,8 @@ START_TEST(test_config_every_key_is_also_a_flag)
                           "3600",
                           "--rollup-1m-age-s",
                           "7200",
+                          "--max-size-mb",
+                          "64",
                           "--ring-samples",
                           "100",
                           "--ring-heap",
@@ -647,6 +656,7 @@ START_TEST(test_config_every_key_is_also_a_flag)
                                "raw_max_age_s = 10\nraw_max_rows = 20\n"
                                "rollup_1s_age_s = 3600\n"
                                "rollup_1m_age_s = 7200\n"
+                               "max_size_mb = 64\n"
                                "[ring]\nsamples = 100\nheap = 50\n"
                                "[alert]\nheap_low = 25%\n"
                                "heap_hysteresis = 512\nhold_off_s = 7\n"
@@ -792,6 +802,7 @@ static const char *const flags[] = {
     "--raw-max-rows N",
     "--rollup-1s-age-s S",
     "--rollup-1m-age-s S",
+    "--max-size-mb MB",
     "--ring-samples N",
     "--ring-heap N",
     "--heap-low BYTES|N%",
@@ -969,7 +980,7 @@ START_TEST(test_config_printed_file_has_every_section_and_key)
         "\n[store]\ndb = /var/lib/tether/tether.db\ncommit_ms = 100\n"
         "commit_rows = 1000\nqueue_rows = 65536\nraw_max_age_s = 86400\n"
         "raw_max_rows = 20000000\nrollup_1s_age_s = 2592000\n"
-        "rollup_1m_age_s = 31536000\n",
+        "rollup_1m_age_s = 31536000\nmax_size_mb = 0\n",
         "\n[ring]\nsamples = 4096\nheap = 1024\n",
         "\n[alert]\nheap_low = 10%\nheap_hysteresis = 5%\nhold_off_s = 5\n"
         "hold_off_reports = 3\nleak_window_s = 60\nleak_horizon_s = 600\n"
@@ -1177,6 +1188,7 @@ START_TEST(test_config_documentation_names_every_key_and_flag)
         "raw_max_rows",
         "rollup_1s_age_s",
         "rollup_1m_age_s",
+        "max_size_mb",
         "samples",
         "heap",
         "heap_low",

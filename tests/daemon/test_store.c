@@ -27,6 +27,7 @@
 #define TEXT_MAX  4096
 #define MODEL_MAX 512
 #define WAIT_MS   5000
+#define PAGE      4096 /* SQLite's page size for a new database */
 
 static char dir[PATH_MAX];
 static char db_path[PATH_MAX + 16];
@@ -875,7 +876,7 @@ START_TEST(test_store_rolls_back_a_batch_refused_for_space_whole_and_retries)
     unsigned rows;
     sqlite3 *db;
 
-    c.max_pages = 40;
+    c.max_bytes = 40 * PAGE;
     log_to_file();
     s = open_ok(&c);
     rows = fill_until_full(s, t);
@@ -902,7 +903,7 @@ START_TEST(test_store_rolls_back_a_batch_refused_for_space_whole_and_retries)
     ck_assert_int_eq(store_flush(s), -ENOSPC);
     ck_assert_uint_ge(stats_of(s).failures, 3);
 
-    store_set_max_pages(s, 0);
+    store_set_max_bytes(s, 0);
     ck_assert_int_eq(store_flush(s), 0);
     st = stats_of(s);
     ck_assert(st.healthy);
@@ -927,19 +928,247 @@ START_TEST(test_store_reports_enospc_in_memory_and_recovers)
     struct store *s;
     unsigned rows;
 
-    c.max_pages = 40;
+    c.max_bytes = 40 * PAGE;
     s = open_ok(&c);
     rows = fill_until_full(s, wall_us());
     st = stats_of(s);
     ck_assert(!st.healthy);
     ck_assert_int_eq(st.last_error, -ENOSPC);
     ck_assert_uint_eq(st.written % 1000, 0);
-    store_set_max_pages(s, 100000);
+    store_set_max_bytes(s, 100000 * PAGE);
     ck_assert_int_eq(store_flush(s), 0);
     st = stats_of(s);
     ck_assert(st.healthy);
     ck_assert_uint_eq(st.written, rows);
     store_close(s);
+}
+END_TEST
+
+/* ---- Disk full ---- */
+
+/* Polls the stats until ok() holds or ms pass. */
+static bool wait_for_ms(struct store *s, bool (*ok)(const struct store_stats *),
+                        int ms)
+{
+    for (int waited = 0; waited < ms; waited += 10) {
+        struct store_stats st = stats_of(s);
+
+        if (ok(&st))
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+static bool healthy(const struct store_stats *st)
+{
+    return st->healthy;
+}
+
+START_TEST(test_store_caps_the_file_at_whole_pages_of_max_bytes)
+{
+    struct store_config c = config_for(db_path);
+    struct store_stats st;
+    struct store *s;
+    sqlite3 *db;
+
+    c.max_bytes = 50 * PAGE + 1000; /* whole pages: 50 */
+    log_to_file();
+    s = open_ok(&c);
+    st = stats_of(s);
+    ck_assert_uint_eq(st.max_bytes, 50 * PAGE);
+    ck_assert_uint_gt(st.db_bytes, 0); /* the schema */
+    (void)fill_until_full(s, wall_us());
+    st = stats_of(s);
+    ck_assert_uint_le(st.db_bytes, 50 * PAGE);
+    ck_assert_msg(strstr(st.last_error_text, "size limit 204800 bytes") != NULL,
+                  "%s", st.last_error_text);
+    db = peek();
+    ck_assert_int_eq(q_int(db, "PRAGMA page_size"), PAGE);
+    ck_assert_int_le(q_int(db, "PRAGMA page_count"), 50);
+    ck_assert_int_eq(q_int(db, "PRAGMA page_count") * PAGE, st.db_bytes);
+
+    /* A limit under the file's size holds the file at its size. */
+    store_set_max_bytes(s, PAGE);
+    ck_assert_int_eq(store_flush(s), -ENOSPC);
+    st = stats_of(s);
+    ck_assert_uint_eq(st.max_bytes, st.db_bytes);
+
+    /* No limit: the batch goes in, and the file grows past the old one. */
+    store_set_max_bytes(s, 0);
+    ck_assert_int_eq(store_flush(s), 0);
+    st = stats_of(s);
+    ck_assert(st.healthy);
+    ck_assert_uint_eq(st.max_bytes, 0);
+    ck_assert_uint_gt(st.db_bytes, 50 * PAGE);
+    ck_assert_int_eq(q_int(db, "PRAGMA page_count") * PAGE, st.db_bytes);
+    sqlite3_close(db);
+    store_close(s);
+    assert_integrity();
+}
+END_TEST
+
+/* Deleting needs no new page, so retention runs in a database at its
+ * limit, and the refused batch goes in at a later retry without anyone
+ * asking. */
+START_TEST(test_store_retention_makes_room_when_full_and_it_stores_again_alone)
+{
+    struct store_config c = config_for(db_path);
+    struct store_stats st;
+    struct store *s;
+    unsigned rows = 0;
+    uint16_t seq = 0;
+    sqlite3 *db;
+    int r = 0;
+
+    c.max_bytes = 64 * PAGE;
+    c.raw_max_age_s = 1;
+    log_to_file();
+    s = open_ok(&c);
+    /* Rows stamped as they are put: none is a second old before the
+     * limit is reached, all of them soon after. */
+    while (r == 0 && seq < 5000) {
+        for (int i = 0; i < 10; i++, seq++, rows += 100)
+            put_100_rows(s, wall_us(), seq);
+        r = store_flush(s);
+    }
+    ck_assert_int_eq(r, -ENOSPC);
+    st = stats_of(s);
+    ck_assert(!st.healthy);
+    ck_assert_uint_eq(st.pending, 1000);
+
+    ck_assert_msg(wait_for_ms(s, healthy, 15000),
+                  "the store never recovered by itself: %s",
+                  stats_of(s).last_error_text);
+    st = stats_of(s);
+    ck_assert_uint_eq(st.written, rows);
+    ck_assert_uint_eq(st.pending, 0);
+    ck_assert_uint_eq(st.dropped, 0);
+    ck_assert_uint_le(st.db_bytes, 64 * PAGE);
+    db = peek();
+    ck_assert_int_le(q_int(db, "PRAGMA page_count"), 64);
+    /* Every row went through a commit, the refused batch too: the
+     * rollups, which outlive the raw rows retention deleted, count them
+     * all. */
+    ck_assert_int_eq(q_int(db, "SELECT sum(count) FROM adc_1s"), rows);
+    ck_assert_int_lt(q_int(db, "SELECT count(*) FROM adc"), rows);
+    sqlite3_close(db);
+    store_close(s);
+    ck_assert_int_eq(log_count("commit failed (ENOSPC)"), 1);
+    ck_assert_int_eq(log_count("commits work again"), 1);
+    ck_assert_int_eq(log_count("retention failed"), 0);
+    assert_integrity();
+}
+END_TEST
+
+START_TEST(test_store_retries_a_full_database_slowly_and_keeps_its_queue_bound)
+{
+    struct store_config c = config_for(db_path);
+    struct store_stats st0, st;
+    struct store *s;
+    unsigned refused = 0;
+    sqlite3 *db;
+
+    c.max_bytes = 40 * PAGE;
+    c.queue_rows = 3000;
+    c.commit_ms = 1;
+    log_to_file();
+    s = open_ok(&c);
+    (void)fill_until_full(s, wall_us());
+    st0 = stats_of(s);
+
+    /* Two seconds of 100-row batches every 10 ms against a full file. */
+    for (unsigned i = 0; i < 200; i++) {
+        uint16_t v[100] = {0};
+        struct batch b;
+        int r;
+
+        make_batch(&b, 0x0f, 25, 1000, v);
+        r = store_put_adc(s, wall_us(), (uint16_t)(20000 + i), &b.m);
+        ck_assert(r == 0 || r == -ENOBUFS);
+        refused += r != 0;
+        usleep(10000);
+    }
+    st = stats_of(s);
+    ck_assert(!st.healthy);
+    ck_assert_uint_eq(st.pending, 3000);
+    ck_assert_uint_eq(st.dropped, refused * 100);
+    ck_assert_uint_eq(st.queued, st.written + st.pending);
+    /* Retried by itself, but paced (100 ms doubling): a handful of
+     * attempts in two seconds, not thousands. */
+    ck_assert_uint_ge(st.failures - st0.failures, 2);
+    ck_assert_uint_le(st.failures - st0.failures, 10);
+
+    /* The writer is alive and takes the whole queue once there is room. */
+    store_set_max_bytes(s, 0);
+    ck_assert_int_eq(store_flush(s), 0);
+    st = stats_of(s);
+    ck_assert(st.healthy);
+    ck_assert_uint_eq(st.pending, 0);
+    ck_assert_uint_eq(st.written, st.queued);
+    db = peek();
+    ck_assert_int_eq(q_int(db, "SELECT count(*) FROM adc"), st.written);
+    sqlite3_close(db);
+    store_close(s);
+    ck_assert_int_eq(log_count("commit failed"), 1);
+    ck_assert_int_eq(log_count("queue full"), 1);
+    assert_integrity();
+}
+END_TEST
+
+/* Samples fill the queue of a full database within seconds; alerts and
+ * events raised after that still have room of their own. */
+START_TEST(test_store_keeps_room_for_alerts_in_a_queue_full_of_samples)
+{
+    struct store_config c = config_for(db_path);
+    struct msg_heap h = heap_report(1);
+    struct store_stats st;
+    struct store *s;
+    unsigned batches = 0;
+    sqlite3 *db;
+
+    c.max_bytes = 40 * PAGE;
+    c.queue_rows = 2000;
+    log_to_file();
+    s = open_ok(&c);
+    (void)fill_until_full(s, wall_us());
+    for (;; batches++) {
+        uint16_t v[100] = {0};
+        struct batch b;
+        int r;
+
+        make_batch(&b, 0x0f, 25, 1000, v);
+        r = store_put_adc(s, wall_us(), (uint16_t)(30000 + batches), &b.m);
+        if (r != 0) {
+            ck_assert_int_eq(r, -ENOBUFS);
+            break;
+        }
+    }
+    ck_assert_uint_eq(batches, 10); /* up to queue_rows */
+    ck_assert_int_eq(store_put_heap(s, wall_us(), 1, &h), -ENOBUFS);
+    for (int i = 0; i < 128; i++)
+        ck_assert_int_eq(store_put_alert(s, wall_us(), "heap_low", "raised", i,
+                                         4096, "free heap under the limit"),
+                         0);
+    ck_assert_int_eq(store_put_alert(s, wall_us(), "heap_low", "cleared", 0,
+                                     4096, "one too many"),
+                     -ENOBUFS);
+    ck_assert_int_eq(store_put_event(s, wall_us(), "log", "also refused"),
+                     -ENOBUFS);
+    st = stats_of(s);
+    ck_assert_uint_eq(st.pending, 2000 + 128);
+    ck_assert_uint_eq(st.dropped, 100 + 1 + 1 + 1);
+
+    store_set_max_bytes(s, 0);
+    ck_assert_int_eq(store_flush(s), 0);
+    db = peek();
+    ck_assert_int_eq(q_int(db, "SELECT count(*) FROM alerts"), 128);
+    ck_assert_int_eq(q_int(db, "SELECT count(*) FROM alerts WHERE state = "
+                               "'cleared'"),
+                     0);
+    sqlite3_close(db);
+    store_close(s);
+    assert_integrity();
 }
 END_TEST
 
@@ -1368,6 +1597,7 @@ static Suite *store_suite(void)
     TCase *batching = tcase_create("batching");
     TCase *queue = tcase_create("queue");
     TCase *faults = tcase_create("faults");
+    TCase *full = tcase_create("disk full");
     TCase *retention = tcase_create("retention");
     TCase *rollups = tcase_create("rollups");
     TCase *reading = tcase_create("reading");
@@ -1413,6 +1643,19 @@ static Suite *store_suite(void)
     tcase_add_test(faults, test_store_reports_enospc_in_memory_and_recovers);
     tcase_set_timeout(faults, 20);
     suite_add_tcase(s, faults);
+
+    tcase_add_checked_fixture(full, setup, teardown);
+    tcase_add_test(full, test_store_caps_the_file_at_whole_pages_of_max_bytes);
+    tcase_add_test(
+        full,
+        test_store_retention_makes_room_when_full_and_it_stores_again_alone);
+    tcase_add_test(
+        full,
+        test_store_retries_a_full_database_slowly_and_keeps_its_queue_bound);
+    tcase_add_test(full,
+                   test_store_keeps_room_for_alerts_in_a_queue_full_of_samples);
+    tcase_set_timeout(full, 40);
+    suite_add_tcase(s, full);
 
     tcase_add_checked_fixture(retention, setup, teardown);
     tcase_add_test(retention, test_store_deletes_rows_older_than_their_age);

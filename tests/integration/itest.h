@@ -76,6 +76,14 @@ int itest_tetherctl(const char *sock, const char *out_file,
  * EXIT_FAILURE.  Takes ownership of s. */
 int itest_run(Suite *s);
 
+/* The resident memory of process pid (VmRSS in /proc/pid/status) in KiB,
+ * or -1 when it cannot be read. */
+long itest_proc_rss_kb(pid_t pid);
+
+/* The open descriptors of process pid (entries of /proc/pid/fd), or -1
+ * when they cannot be listed. */
+int itest_proc_fds(pid_t pid);
+
 /* ---- The query socket ---- */
 
 /* One connection and its read buffer (ITEST_LINE_MAX bytes). */
@@ -91,6 +99,11 @@ struct itest_client {
  * starts.  Close with itest_client_close(). */
 void itest_client_open(struct itest_client *c, const char *sock, int wait_ms);
 void itest_client_close(struct itest_client *c);
+
+/* One connection attempt to the socket at sock, without retrying and
+ * without failing the test (for any thread): returns the connected
+ * descriptor (close-on-exec; the caller closes it) or -errno. */
+int itest_connect(const char *sock);
 
 /* For a forked child only: gives up root for uid with gid as its only
  * group, then connects to the socket at sock without retrying.  Returns
