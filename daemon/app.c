@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <uv.h>
 
@@ -43,6 +44,10 @@
 #define APP_STOP_MS        1500u  /* longest wait for children and handles */
 #define APP_STATS_EVERY_MS 60000u /* link counters into the events table */
 #define EVENT_TEXT_MAX     STORE_TEXT_MAX
+/* Descriptors beyond the query clients: the link, the database and its
+ * WAL files, the readers history opens, the listener, an alert command's
+ * pipes, the journal and the notify socket. */
+#define APP_FDS_RESERVE 64u
 
 struct app {
     uv_loop_t loop;
@@ -433,7 +438,14 @@ static void reload(struct app *a)
         return;
     }
     /* Only what can change at run time is taken over; the device, the
-     * database and the ring sizes need a restart. */
+     * database and the ring sizes need a restart.  A new size limit also
+     * retries a commit that failed for lack of space at once. */
+    if (c.max_size_mb != a->cfg.max_size_mb) {
+        a->cfg.max_size_mb = c.max_size_mb;
+        store_set_max_bytes(a->store, (uint64_t)c.max_size_mb << 20);
+        log_info("database size limit now %" PRIu32 " MiB (0: none)",
+                 c.max_size_mb);
+    }
     a->cfg.heap_low = c.heap_low;
     a->cfg.heap_hysteresis = c.heap_hysteresis;
     a->cfg.hold_off_s = c.hold_off_s;
@@ -642,7 +654,7 @@ static int start(struct app *a)
         .raw_max_rows = a->cfg.raw_max_rows,
         .rollup_1s_age_s = a->cfg.rollup_1s_age_s,
         .rollup_1m_age_s = a->cfg.rollup_1m_age_s,
-        .max_pages = 0,
+        .max_bytes = (uint64_t)a->cfg.max_size_mb << 20,
     };
     struct link_config lc = {
         .device = a->cfg.device,
@@ -705,6 +717,23 @@ static int start(struct app *a)
     return 0;
 }
 
+/* QSRV_CLIENTS_MAX clients need more descriptors than the soft limit of
+ * 1024 that systemd and most shells give; the hard limit is usually far
+ * higher, and raising the soft limit up to it needs no privilege. */
+static void raise_fd_limit(void)
+{
+    const rlim_t want = QSRV_CLIENTS_MAX + APP_FDS_RESERVE;
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+        log_warn("only %lu file descriptors: fewer than %u query clients "
+                 "can connect at once",
+                 (unsigned long)rl.rlim_cur, QSRV_CLIENTS_MAX);
+}
+
 int app_main(int argc, char **argv)
 {
     struct config_cli cli = {0};
@@ -735,6 +764,12 @@ int app_main(int argc, char **argv)
         return 0;
     }
     log_set_level(a->cfg.log_level);
+    /* A query client that hangs up before its answer is written must cost
+     * that client an EPIPE, not tetherd its life: a write to its socket
+     * raises SIGPIPE otherwise.  systemd ignores SIGPIPE for services by
+     * default; other launchers (make run, a shell, a container) do not. */
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
     uv_loop_init(&a->loop);
 
     code = start(a) == 0 ? 0 : 1;

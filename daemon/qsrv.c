@@ -2,9 +2,12 @@
  * hard cap, JSON-RPC 2.0 dispatch, bounded per-client output and topic
  * notifications.  See qsrv.h for the conditions it lives with.
  *
- * Every client owns a fixed line buffer of QSRV_REQUEST_MAX bytes; bytes
- * are appended until a newline completes a request, so requests may be
- * split across reads or several may arrive in one.  cJSON parses the
+ * Every client owns a line buffer that starts at LINE_START bytes and
+ * doubles, up to QSRV_REQUEST_MAX, only while a request is longer; it goes
+ * back to LINE_START once the long line is done.  So a thousand idle
+ * clients hold a thousand small buffers, not a thousand 64 KiB ones.
+ * Bytes are appended until a newline completes a request, so requests may
+ * be split across reads or several may arrive in one.  cJSON parses the
  * requests; answers are written as text straight into a growing buffer
  * (the qsrv_json builder), which for a call's result keeps room in front
  * for the head of the response, so the answer goes out of that buffer
@@ -15,7 +18,12 @@
  *
  * A call keeps a pointer to its client, and each client lists its pending
  * calls, so closing a client can orphan them: a late reply to an orphaned
- * call frees it and sends nothing.  Loop thread only. */
+ * call frees it and sends nothing.
+ *
+ * Output that waited for a slow client is many small blocks; once they are
+ * freed, glibc keeps the pages unless asked.  A client that had more than
+ * TRIM_AFTER bytes queued therefore ends with malloc_trim(), so a dropped
+ * subscriber's megabyte goes back to the system.  Loop thread only. */
 #include "qsrv.h"
 
 #include <assert.h>
@@ -23,6 +31,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <math.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -35,9 +44,11 @@
 
 #include "log.h"
 
-#define NSS_BUF_MAX  16384 /* getpwuid_r / getgrnam_r scratch */
-#define JSON_BUF_MIN 256   /* a builder's first allocation */
-#define NUMBER_MAX   32    /* the text of one number */
+#define NSS_BUF_MAX  16384        /* getpwuid_r / getgrnam_r scratch */
+#define JSON_BUF_MIN 256          /* a builder's first allocation */
+#define NUMBER_MAX   32           /* the text of one number */
+#define LINE_START   1024         /* a client's first line buffer */
+#define TRIM_AFTER   (256 * 1024) /* queued bytes that earn a trim */
 
 /* The head of a response with a result, written into the room a
  * builder keeps in front of its text. */
@@ -74,9 +85,11 @@ struct client {
     gid_t gid;
     unsigned topics;
     bool closing;
-    size_t queued; /* output bytes awaiting their write callback */
+    size_t queued;      /* output bytes awaiting their write callback */
+    size_t queued_peak; /* the most queued at once */
     size_t line_len;
-    char line[QSRV_REQUEST_MAX + 1];
+    size_t line_cap; /* LINE_START .. QSRV_REQUEST_MAX + 1 */
+    char *line;
 };
 
 struct qsrv_params {
@@ -506,6 +519,8 @@ static void client_send(struct client *c, char *msg, size_t len, bool give)
         return;
     }
     c->queued += w->len;
+    if (c->queued > c->queued_peak)
+        c->queued_peak = c->queued;
     return;
 
 out_msg:
@@ -1205,6 +1220,7 @@ static void on_client_closed(uv_handle_t *h)
 {
     struct client *c = h->data;
     struct qsrv *srv = c->srv;
+    bool trim;
 
     if (c->prev != NULL)
         c->prev->next = c->next;
@@ -1212,7 +1228,11 @@ static void on_client_closed(uv_handle_t *h)
         srv->clients = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
+    trim = c->queued_peak > TRIM_AFTER;
+    free(c->line);
     free(c);
+    if (trim)
+        malloc_trim(0);
     maybe_done(srv);
 }
 
@@ -1268,10 +1288,17 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     struct client *c = h->data;
 
     (void)hint;
-    /* Reads land straight in the free part of the line buffer, plus one
-     * byte so that a line one byte too long is noticed. */
+    /* Reads land straight in the free part of the line buffer; a full
+     * buffer doubles, up to one byte past the cap so that a line one byte
+     * too long is noticed. */
+    if (c->line_len == c->line_cap && c->line_cap < QSRV_REQUEST_MAX + 1) {
+        c->line_cap = c->line_cap * 2 < QSRV_REQUEST_MAX + 1
+                          ? c->line_cap * 2
+                          : QSRV_REQUEST_MAX + 1;
+        c->line = xrealloc(c->line, c->line_cap);
+    }
     buf->base = c->line + c->line_len;
-    buf->len = QSRV_REQUEST_MAX + 1 - c->line_len;
+    buf->len = c->line_cap - c->line_len;
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -1296,11 +1323,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->closing)
         return;
-    /* Keep the unfinished tail at the front of the buffer. */
+    /* Keep the unfinished tail at the front of the buffer, and give back
+     * what a long line made it grow by once the tail fits the start. */
     memmove(c->line, c->line + start, end - start);
     c->line_len = end - start;
-    if (c->line_len > QSRV_REQUEST_MAX)
+    if (c->line_len > QSRV_REQUEST_MAX) {
         client_too_long(c);
+        return;
+    }
+    if (c->line_cap > LINE_START && c->line_len <= LINE_START) {
+        c->line = xrealloc(c->line, LINE_START);
+        c->line_cap = LINE_START;
+    }
 }
 
 static void on_rejected_closed(uv_handle_t *h)
@@ -1336,6 +1370,8 @@ static void on_connection(uv_stream_t *listener, int status)
         return;
     }
     c = xcalloc(sizeof(*c));
+    c->line = xmalloc(LINE_START);
+    c->line_cap = LINE_START;
     c->srv = srv;
     uv_pipe_init(srv->loop, &c->pipe, 0);
     c->pipe.data = c;
