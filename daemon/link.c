@@ -796,9 +796,9 @@ static void read_batch(struct link *l)
     l->stats.bytes_in += (uint64_t)n;
     wall = wall_now(l);
     /* A callback may close the link (or the device): stop at once. */
-    for (ssize_t i = 0; i < n && l->ser != NULL; i++) {
+    for (size_t i = 0, used; i < (size_t)n && l->ser != NULL; i += used) {
         struct frame f;
-        int r = frame_rx_push(&l->rx, l->inbuf[i], &f);
+        int r = frame_rx_feed(&l->rx, l->inbuf + i, (size_t)n - i, &used, &f);
 
         if (r == FRAME_RX_OK)
             on_frame(l, &f, wall);

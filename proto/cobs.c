@@ -139,6 +139,40 @@ int cobs_dec_push(struct cobs_dec *d, uint8_t byte)
     return COBS_DEC_MORE;
 }
 
+size_t cobs_dec_feed(struct cobs_dec *d, const uint8_t *in, size_t n, int *ret)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        /* Inside a group with room for it, data bytes are copied in a
+         * tight loop; everything else (code bytes, delimiters, a block
+         * that outgrows buf) takes the byte-at-a-time path. */
+        if (!d->ended && !d->overflow && d->left != 0) {
+            size_t run = d->left;
+            size_t len = d->len;
+
+            if (run > n - i)
+                run = n - i;
+            if (run > d->cap - len)
+                run = d->cap - len;
+            while (run > 0 && in[i] != 0) {
+                d->buf[len++] = in[i++];
+                run--;
+            }
+            d->raw += len - d->len;
+            d->left = (uint8_t)(d->left - (len - d->len));
+            d->len = len;
+            if (i == n)
+                break;
+        }
+        *ret = cobs_dec_push(d, in[i++]);
+        if (*ret != COBS_DEC_MORE)
+            return i;
+    }
+    *ret = COBS_DEC_MORE;
+    return i;
+}
+
 int cobs_decode(uint8_t *out, size_t cap, const uint8_t *in, size_t n)
 {
     struct cobs_dec d;

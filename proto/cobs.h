@@ -71,6 +71,12 @@ void cobs_dec_init(struct cobs_dec *d, uint8_t *buf, size_t cap);
  * size of the block just ended until the next byte. */
 int cobs_dec_push(struct cobs_dec *d, uint8_t byte);
 
+/* Feeds bytes from in[0..n) as cobs_dec_push() would one at a time, but
+ * copies the data bytes of a group in one loop.  Stops after the first byte
+ * whose result is not COBS_DEC_MORE and returns how many bytes it took;
+ * *ret is that result, or COBS_DEC_MORE when all n were taken. */
+size_t cobs_dec_feed(struct cobs_dec *d, const uint8_t *in, size_t n, int *ret);
+
 /* One-shot decode of a block without its delimiter; returns the decoded
  * length, COBS_ENOSPC, COBS_ETRUNC or COBS_EZERO. */
 int cobs_decode(uint8_t *out, size_t cap, const uint8_t *in, size_t n);

@@ -61,13 +61,13 @@ static int reject(struct frame_rx *rx, int err)
     return err;
 }
 
-int frame_rx_push(struct frame_rx *rx, uint8_t byte, struct frame *out)
+/* The envelope check of a block the decoder has just ended (ret is its
+ * cobs_dec result). */
+static int finish(struct frame_rx *rx, int ret, struct frame *out)
 {
     const uint8_t *b = rx->dec.buf;
     size_t n;
-    int ret;
 
-    ret = cobs_dec_push(&rx->dec, byte);
     if (ret == COBS_DEC_MORE)
         return FRAME_RX_MORE;
     if (ret == COBS_ENOSPC)
@@ -90,6 +90,20 @@ int frame_rx_push(struct frame_rx *rx, uint8_t byte, struct frame *out)
     out->len = n - FRAME_HDR_LEN - FRAME_CRC_LEN;
     rx->stats.frames_ok++;
     return FRAME_RX_OK;
+}
+
+int frame_rx_push(struct frame_rx *rx, uint8_t byte, struct frame *out)
+{
+    return finish(rx, cobs_dec_push(&rx->dec, byte), out);
+}
+
+int frame_rx_feed(struct frame_rx *rx, const uint8_t *in, size_t n,
+                  size_t *used, struct frame *out)
+{
+    int ret;
+
+    *used = cobs_dec_feed(&rx->dec, in, n, &ret);
+    return finish(rx, ret, out);
 }
 
 const char *frame_strerror(int err)

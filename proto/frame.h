@@ -85,6 +85,15 @@ void frame_rx_init(struct frame_rx *rx, uint8_t *buf, size_t cap);
  * counted in rx->stats).  Safe on any input. */
 int frame_rx_push(struct frame_rx *rx, uint8_t byte, struct frame *out);
 
+/* Feeds received bytes in[0..n), as frame_rx_push() would one at a time,
+ * up to and including the byte that ends a frame or a rejected block;
+ * *used says how many were taken (all n when the result is FRAME_RX_MORE).
+ * Returns what frame_rx_push() would have returned for that last byte.
+ * Call again with the rest.  Several times faster on long frames: a
+ * group's data bytes are copied in one loop. */
+int frame_rx_feed(struct frame_rx *rx, const uint8_t *in, size_t n,
+                  size_t *used, struct frame *out);
+
 /* A short constant name for a FRAME_E* code, for logs. */
 const char *frame_strerror(int err);
 

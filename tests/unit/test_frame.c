@@ -317,6 +317,142 @@ START_TEST(test_frame_random_noise_never_yields_a_frame)
 }
 END_TEST
 
+/* One result of a receiver: what frame_rx_push() said at a byte, and the
+ * frame when there was one. */
+struct outcome {
+    size_t at; /* index of the byte in the stream */
+    int r;
+    uint8_t type;
+    uint16_t seq;
+    size_t len;
+    uint32_t crc; /* of the payload */
+};
+
+/* A stream of good frames of every size, with damage between and inside
+ * them: bit flips, truncations, zero runs, noise and oversize blocks. */
+static size_t noisy_stream(uint8_t *out, size_t cap, uint32_t *rng)
+{
+    size_t n = 0;
+
+    while (n + 2 * FRAME_WIRE_MAX + 8 < cap) {
+        uint32_t what = prng_range(rng, 0, 9);
+        int len = make_frame(
+            out + n, (uint8_t)prng_next(rng), (uint16_t)prng_next(rng),
+            prng_range(rng, 0, FRAME_PAYLOAD_MAX), (uint8_t)prng_next(rng));
+
+        ck_assert_int_gt(len, 0);
+        if (what == 0) /* a flipped bit */
+            out[n + prng_range(rng, 0, (uint32_t)len - 1)] ^=
+                (uint8_t)(1u << prng_range(rng, 0, 7));
+        else if (what == 1) /* cut short by a delimiter */
+            len = (int)prng_range(rng, 1, (uint32_t)len - 1),
+            out[n + len++] = 0;
+        n += (size_t)len;
+        if (what == 2) /* noise, zeros among it */
+            for (uint32_t k = prng_range(rng, 1, 40); k > 0; k--)
+                out[n++] =
+                    prng_range(rng, 0, 3) == 0 ? 0 : (uint8_t)prng_next(rng);
+        else if (what == 3) /* a block too long for any frame */
+            for (uint32_t k = 0; k < FRAME_WIRE_MAX + 10; k++)
+                out[n++] = (uint8_t)(k % 255u + 1u);
+    }
+    return n;
+}
+
+static size_t outcomes_push(const uint8_t *p, size_t n, struct outcome *o,
+                            size_t max, struct frame_stats *st)
+{
+    struct frame_rx rx;
+    struct frame f;
+    size_t k = 0;
+
+    frame_rx_init(&rx, rxbuf, sizeof(rxbuf));
+    for (size_t i = 0; i < n; i++) {
+        int r = frame_rx_push(&rx, p[i], &f);
+
+        if (r == FRAME_RX_MORE)
+            continue;
+        ck_assert_uint_lt(k, max);
+        o[k] = (struct outcome){i, r, 0, 0, 0, 0};
+        if (r == FRAME_RX_OK)
+            o[k] = (struct outcome){i,     r,     f.type,
+                                    f.seq, f.len, crc32c(f.payload, f.len)};
+        k++;
+    }
+    *st = rx.stats;
+    return k;
+}
+
+/* The same through frame_rx_feed(), in chunks of random sizes. */
+static size_t outcomes_feed(const uint8_t *p, size_t n, struct outcome *o,
+                            size_t max, struct frame_stats *st, uint32_t *rng)
+{
+    struct frame_rx rx;
+    struct frame f;
+    size_t k = 0, i = 0;
+
+    frame_rx_init(&rx, rxbuf, sizeof(rxbuf));
+    while (i < n) {
+        size_t end = i + prng_range(rng, 1, 700), used;
+
+        if (end > n)
+            end = n;
+        while (i < end) {
+            int r = frame_rx_feed(&rx, p + i, end - i, &used, &f);
+
+            ck_assert_uint_ge(used, 1);
+            ck_assert_uint_le(used, end - i);
+            i += used;
+            if (r == FRAME_RX_MORE) {
+                ck_assert_uint_eq(i, end);
+                continue;
+            }
+            ck_assert_uint_lt(k, max);
+            o[k] = (struct outcome){i - 1, r, 0, 0, 0, 0};
+            if (r == FRAME_RX_OK)
+                o[k] = (struct outcome){i - 1, r,     f.type,
+                                        f.seq, f.len, crc32c(f.payload, f.len)};
+            k++;
+        }
+    }
+    *st = rx.stats;
+    return k;
+}
+
+START_TEST(test_frame_feed_gives_what_push_gives_byte_for_byte)
+{
+    enum { OUTCOMES_MAX = 8192 };
+    static uint8_t stream[4 * STREAM_MAX];
+    static struct outcome a[OUTCOMES_MAX], b[OUTCOMES_MAX];
+    uint32_t rng = 2024;
+
+    for (int round = 0; round < 8; round++) {
+        size_t n = noisy_stream(stream, sizeof(stream), &rng);
+        struct frame_stats sa, sb;
+        size_t na = outcomes_push(stream, n, a, OUTCOMES_MAX, &sa);
+        size_t nb = outcomes_feed(stream, n, b, OUTCOMES_MAX, &sb, &rng);
+        size_t ok = 0;
+
+        ck_assert_uint_eq(na, nb);
+        for (size_t k = 0; k < na; k++) {
+            ck_assert_uint_eq(a[k].at, b[k].at);
+            ck_assert_int_eq(a[k].r, b[k].r);
+            ck_assert_uint_eq(a[k].type, b[k].type);
+            ck_assert_uint_eq(a[k].seq, b[k].seq);
+            ck_assert_uint_eq(a[k].len, b[k].len);
+            ck_assert_uint_eq(a[k].crc, b[k].crc);
+            ok += a[k].r == FRAME_RX_OK;
+        }
+        ck_assert_mem_eq(&sa, &sb, sizeof(sa));
+        /* The stream exercised every path. */
+        ck_assert_uint_gt(ok, 100);
+        ck_assert_uint_gt(sa.crc_errors, 5);
+        ck_assert_uint_gt(sa.oversize, 5);
+        ck_assert_uint_gt(sa.cobs_errors, 5);
+    }
+}
+END_TEST
+
 Suite *frame_suite(void)
 {
     Suite *s = suite_create("frame");
@@ -343,6 +479,7 @@ Suite *frame_suite(void)
                    test_frame_other_version_is_rejected_loudly_not_parsed);
     tcase_add_test(damage, test_frame_runts_and_empty_frames);
     tcase_add_test(damage, test_frame_random_noise_never_yields_a_frame);
+    tcase_add_test(damage, test_frame_feed_gives_what_push_gives_byte_for_byte);
     suite_add_tcase(s, damage);
     return s;
 }

@@ -457,6 +457,18 @@ START_TEST(test_msg_names_cover_every_defined_type)
 }
 END_TEST
 
+START_TEST(test_msg_popcount16_counts_every_mask_bit_by_bit)
+{
+    for (uint32_t mask = 0; mask <= 0xffffu; mask++) {
+        unsigned n = 0;
+
+        for (unsigned bit = 0; bit < 16; bit++)
+            n += (mask >> bit) & 1u;
+        ck_assert_uint_eq(msg_popcount16((uint16_t)mask), n);
+    }
+}
+END_TEST
+
 Suite *msg_suite(void)
 {
     Suite *s = suite_create("msg");
@@ -476,6 +488,7 @@ Suite *msg_suite(void)
     tcase_add_test(edge, test_msg_encoders_refuse_short_buffers);
     tcase_add_test(edge, test_msg_long_log_text_is_cut_at_the_limit);
     tcase_add_test(edge, test_msg_names_cover_every_defined_type);
+    tcase_add_test(edge, test_msg_popcount16_counts_every_mask_bit_by_bit);
     suite_add_tcase(s, edge);
     return s;
 }
