@@ -365,11 +365,15 @@ build: $(FW_ELFS) $(AVR_TEST) $(INTEG_F) $(INTEG_QEMU)
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
+# The stress tests run once each: fault injection and the disk-full test
+# against the sanitized daemon, socket abuse in both builds (its memory
+# bound means something only without ASan's quarantine).
 test-run: build check-unit check-daemon check-ctl check-integration \
-          check-flash check-qemu check-wire check-arm check-size check-avr check-systemd
+          check-flash check-qemu check-wire check-arm check-size check-avr \
+          check-systemd check-abuse
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SAN=1 check-unit \
 	    check-daemon check-ctl check-integration check-flash check-avr \
-	    check-qemu
+	    check-qemu check-faults check-diskfull check-abuse
 	@echo "make test: all tests passed"
 
 check-unit: $(UNIT)
@@ -429,6 +433,9 @@ $(BUILD)/bench/%: $(BUILD)/obj/host/bench/%.o $(DAEMON_LIB) $(PROTO_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS)
 
 bench: deps
+	@scripts/deps.sh scripts/packages-bench.txt
+	@scripts/peers.sh $(BUILD)/peers || \
+	    echo "bench: gpsd and chrony not fetched; their figures are left out"
 	@$(MAKE) --no-print-directory $(SIM) $(TETHERD) $(TETHERCTL) $(SIM_V2) \
 	    $(SIM_MUTE) $(INTEG_F) $(BENCH_BIN)
 	bench/bench.sh $(BUILD)
@@ -444,5 +451,8 @@ clean:
 	rm -rf $(BUILD)
 
 .SECONDARY:
+
+# Stress tests (docs/TESTING.md), each in a fragment beside its sources.
+include tests/integration/faults.mk tests/integration/stress.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

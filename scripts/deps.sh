@@ -1,9 +1,17 @@
 #!/bin/sh
-# Installs the Debian packages in scripts/packages.txt that are missing.
+# Installs the Debian packages of a list that are missing.  Usage:
+#   deps.sh [LIST]
+# LIST is a file of package names, one a line, # for comments; the
+# default is scripts/packages.txt, what tether needs to build, run and
+# test.  `make bench` also installs scripts/packages-bench.txt.
 # A fast no-op when all are present; needs root (or sudo) otherwise.
 set -eu
 
-list="$(dirname "$0")/packages.txt"
+list=${1:-"$(dirname "$0")/packages.txt"}
+if [ ! -r "$list" ]; then
+    echo "deps: cannot read $list" >&2
+    exit 1
+fi
 missing=""
 for pkg in $(grep -v '^#' "$list"); do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)

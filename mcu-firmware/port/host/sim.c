@@ -51,7 +51,8 @@
 
 #define OUT_MAX          512u    /* bytes staged for one write() */
 #define IN_MAX           256u    /* bytes taken per read() */
-#define PACE_BURST_MIN   64u     /* token bucket depth, bytes (a UART FIFO) */
+#define PACE_BURST_MIN   64u     /* token bucket depth, bytes, at least */
+#define PACE_BURST_DIV   50u     /* and at most 1/50 s of line (20 ms) */
 #define GARBAGE_ODDS     8u      /* one frame gap in this many gets garbage */
 #define GARBAGE_MAX      32u     /* longest garbage burst */
 #define ARGS_MAX         64u     /* arguments handed to the next image */
@@ -409,14 +410,17 @@ static void line_put(const struct options *o, uint8_t byte)
 }
 
 /* Bytes the line may carry now in one direction; UINT32_MAX when
- * unpaced. */
+ * unpaced.  The bucket holds up to 20 ms of line: a UART fed by DMA goes on
+ * sending what is queued while the CPU is busy, but this process stops
+ * with its host CPU, so line time the scheduler takes from it is given
+ * back afterwards instead of lost: a burst is at most the 20 ms of line
+ * just missed, and the long-run rate stays the line's. */
 static uint32_t pace_budget(const struct options *o, struct pacer *p)
 {
     uint32_t now = port_time_us();
+    uint32_t depth = o->baud / 10u / PACE_BURST_DIV;
     uint64_t cap =
-        (uint64_t)(o->baud / 10u / 500u > PACE_BURST_MIN ? o->baud / 10u / 500u
-                                                         : PACE_BURST_MIN) *
-        1000000u;
+        (uint64_t)(depth > PACE_BURST_MIN ? depth : PACE_BURST_MIN) * 1000000u;
 
     if (o->baud == 0)
         return UINT32_MAX;
