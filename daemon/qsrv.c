@@ -689,6 +689,11 @@ static bool key_is_id(const char *p, const char *end)
             if (cp != '"' && cp != '\\' && cp != '/')
                 return false; /* \b \f \n \r \t: not in "id" */
         }
+        /* cJSON keeps a key as a C string, so to it "id\u0000x" (or a raw
+         * NUL after "id") is "id": end the key there too, or the id
+         * echoed would be another member's than the one cJSON checked. */
+        if (cp == 0)
+            return k == sizeof(want) - 1;
         if (k >= sizeof(want) - 1 || cp != (unsigned char)want[k])
             return false;
         k++;

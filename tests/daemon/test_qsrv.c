@@ -432,6 +432,13 @@ START_TEST(test_qsrv_repeats_each_id_as_the_client_wrote_it)
         VERSION_OK("7"));
     rpc(fd, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"version\",\"id\":6}\n",
         VERSION_OK("5"));
+    /* cJSON ends a key at an escaped NUL, so "id\u0000" is its "id":
+     * the id echoed is that member's, not a later "id" that was never
+     * checked (found by the query fuzzer: an object came back as id). */
+    rpc(fd,
+        "{\"jsonrpc\":\"2.0\",\"id\\u0000\":\"x\",\"id\":{},"
+        "\"method\":\"version\"}\n",
+        VERSION_OK("\"x\""));
     /* Text that is not JSON (a leading zero, a raw tab in a string) is
      * printed from the value instead. */
     rpc(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\":012}\n",
