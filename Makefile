@@ -370,7 +370,7 @@ test: deps
 # bound means something only without ASan's quarantine).
 test-run: build check-unit check-daemon check-ctl check-integration \
           check-flash check-qemu check-wire check-arm check-size check-avr \
-          check-systemd check-abuse
+          check-systemd check-abuse check-fuzz
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SAN=1 check-unit \
 	    check-daemon check-ctl check-integration check-flash check-avr \
 	    check-qemu check-faults check-diskfull check-abuse
@@ -452,7 +452,9 @@ clean:
 
 .SECONDARY:
 
-# Stress tests (docs/TESTING.md), each in a fragment beside its sources.
-include tests/integration/faults.mk tests/integration/stress.mk
+# Stress tests (docs/TESTING.md) and fuzzing (docs/FUZZING.md), each in a
+# fragment beside its sources.
+include tests/integration/faults.mk tests/integration/stress.mk \
+        tests/fuzz/fuzz.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
