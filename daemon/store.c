@@ -1446,9 +1446,12 @@ void store_close(struct store *s)
 /* Room for a record of size bytes and rows rows at wpos, after a filler
  * when it would cross the end of the ring; NULL when the queue is full.
  * An empty queue starts again at the front of the ring (both positions
- * move on to the next lap), so only as much of the ring is ever touched,
- * and resident, as the deepest backlog: a few kilobytes on a paced line,
- * not the whole bound.  Under lock. */
+ * move on to the next lap).  On a paced line the queue empties at every
+ * commit, so only as much of the ring is touched, and resident, as the
+ * deepest backlog between commits: a few kilobytes, not the whole bound.
+ * Under sustained overload it never empties and the whole ring becomes
+ * resident, in steps, as positions march on: still within the bound.
+ * Under lock. */
 static struct rec *reserve(struct store *s, uint32_t size, uint32_t rows,
                            uint8_t type)
 {

@@ -66,6 +66,7 @@
 #define FILE_MAX         (DIR_MAX + 24)
 #define TEXT_MAX         8192   /* --check-config output */
 #define PARAMS_MAX       256    /* the params of one request */
+#define ARGS_MAX         30     /* arguments simproc_spawn() passes on */
 #define SERIES_MAX       86400  /* one sample a second for a day */
 #define WAIT_MS          30000  /* start-up, one call, a stop */
 #define VG_WAIT_MS       120000 /* the same for tetherd under valgrind */
@@ -295,13 +296,16 @@ static long ini_long(const char *text, const char *section, const char *key)
 /* tetherd's effective bounds with the extra flags (NULL-terminated). */
 static void read_bounds(const char *const *extra, struct bounds *b)
 {
-    const char *args[24] = {"--config", "/dev/null", "--check-config"};
+    const char *args[ARGS_MAX + 1] = {"--config", "/dev/null",
+                                      "--check-config"};
     static char text[TEXT_MAX];
     size_t n = 3;
     int fd, status;
 
-    for (size_t i = 0; extra[i] != NULL && n < 23; i++)
+    for (size_t i = 0; extra[i] != NULL; i++) {
+        ck_assert_uint_lt(n, ARGS_MAX);
         args[n++] = extra[i];
+    }
     args[n] = NULL;
     fd = itest_open_log(run.out);
     status = simproc_wait_exit(
@@ -327,7 +331,7 @@ static void read_bounds(const char *const *extra, struct bounds *b)
 static void start_tetherd(const char *const *extra, const char *const *vg)
 {
     const char *tetherd = itest_env_or("TETHERD", "build/tetherd");
-    const char *args[32];
+    const char *args[ARGS_MAX + 1];
     const char *path = tetherd;
     size_t n = 0;
     int log;
@@ -348,9 +352,10 @@ static void start_tetherd(const char *const *extra, const char *const *vg)
     args[n++] = run.db;
     args[n++] = "--socket";
     args[n++] = run.sock;
-    while (*extra != NULL && n < 31)
-        args[n++] = *extra++;
-    ck_assert_uint_lt(n, 31);
+    for (; *extra != NULL; extra++) {
+        ck_assert_uint_lt(n, ARGS_MAX);
+        args[n++] = *extra;
+    }
     args[n] = NULL;
     log = itest_open_log(run.log);
     run.daemon = simproc_spawn(path, args, NULL, log, log);
