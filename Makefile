@@ -460,4 +460,4 @@ clean:
 include tests/integration/faults.mk tests/integration/stress.mk \
         tests/fuzz/fuzz.mk tests/soak/soak.mk
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
