@@ -438,9 +438,15 @@ hist_row() {
 
 # Summary rows: figure, what, reference and its figure, ratio, target,
 # verdict.
+# A rate with a target ($3 = yes) compares the two servers in the same
+# placement; one left to the scheduler ($3 = no) does not (see below).
 sum_rate() {
     [ -n "$(r "rate_$1_ratio")" ] || return 0
-    echo "| $(r "rate_$1_tetherd_per_s") req/s | query socket, \`version\` requests one at a time, $2 | blocking echo server: $(r "rate_$1_echo_per_s") req/s | **$(r "rate_$1_ratio")** | >= 0.9 | $(verdict "$(r "rate_$1_ratio")" ">=" 0.9) |"
+    if [ "$3" = yes ]; then
+        echo "| $(r "rate_$1_tetherd_per_s") req/s | query socket, \`version\` requests one at a time, $2 | blocking echo server: $(r "rate_$1_echo_per_s") req/s | **$(r "rate_$1_ratio")** | >= 0.9 | $(verdict "$(r "rate_$1_ratio")" ">=" 0.9) |"
+    else
+        echo "| $(r "rate_$1_tetherd_per_s") req/s | query socket, \`version\` requests one at a time, $2 | blocking echo server: $(r "rate_$1_echo_per_s") req/s | $(r "rate_$1_ratio") | - | not a like-for-like placement |"
+    fi
 }
 sum_hist() {
     echo "| $(h "$1_p99_ms") ms | $2, p99 over the socket | the same read by the store alone (p50): $(h "$1_store_ms") ms | $(calc "$(h "$1_p99_ms") / $(h "$1_store_ms")" "%.2f") | <= $3 ms | $(verdict "$(h "$1_p99_ms")" "<=" "$3") |"
@@ -476,9 +482,9 @@ $(sum_line 921600)
 | $ingest samples/s | ingest through tetherd's link and store, tether-sim unpaced | offered: 320,000 samples/s | $(calc "$ingest / 320000") | - | - |
 | **$p99 µs** | event-loop stall at that ingest, p99 | - | - | <= 1,000 µs | $(verdict "$p99" "<=" 1000) |
 $(
-    sum_rate same "client and tetherd on one CPU"
-    sum_rate split "on two CPUs"
-    sum_rate free "placed by the scheduler"
+    sum_rate same "client and tetherd on one CPU" yes
+    sum_rate split "on two CPUs" yes
+    sum_rate free "placed by the scheduler" no
 )
 $(sum_hist hour_agg "one hour of one channel, all 360,000 raw rows in 0.9 s buckets" 60)
 $(sum_hist month_adc "30 days of one channel in 1,000 buckets" 20)
@@ -591,7 +597,9 @@ and server pinned to one CPU (the cost of the work itself), pinned to two
 CPUs (adds a cross-CPU wake-up each way), and left to the scheduler,
 which tends to keep the echo server, a child of the client, on the
 client's CPU and puts tetherd on either, so that column varies from run
-to run.
+to run (ratios from 0.4 to 1.2 have been seen) and has no target: the
+two servers are not measured in the same placement there. The target
+applies to the two pinned placements.
 
 Round trips, µs, p50 / p99: $(r rtt_calls) calls of \`status\` and of \`latest\`
 after $(r rtt_warmup); \`version\` and the echo server over all calls of the rate

@@ -770,6 +770,59 @@ static long read_big_line(int fd, char *buf, size_t cap)
     }
 }
 
+/* A request's cJSON tree comes from a small arena while it is parsed;
+ * a larger tree takes the rest from malloc.  Both parts must read back
+ * right, and the next request must find the arena empty again. */
+START_TEST(test_qsrv_reads_requests_larger_than_the_parse_arena)
+{
+    enum { PAD = 3000, LONG_S = 20000 };
+    size_t cap = 64 + PAD * 2 + 2 * LONG_S + 256, n = 0;
+    char *req = malloc(cap), *want = malloc(cap), *big = malloc(LONG_S + 1);
+    int fd;
+
+    ck_assert(req != NULL && want != NULL && big != NULL);
+    start();
+    fd = connect_client();
+    /* Many small nodes: the arena fills, and n and s come from malloc. */
+    n += (size_t)snprintf(req + n, cap - n,
+                          "{\"jsonrpc\":\"2.0\",\"method\":"
+                          "\"echo\",\"params\":{\"pad\":[");
+    for (int i = 0; i < PAD; i++)
+        n += (size_t)snprintf(req + n, cap - n, i == 0 ? "0" : ",0");
+    snprintf(req + n, cap - n, "],\"n\":7,\"s\":\"after\"},\"id\":1}\n");
+    rpc(fd, req,
+        "{\"jsonrpc\":\"2.0\",\"result\":{\"n\":7,\"s\":\"after\",\"b\":false,"
+        "\"d\":0.5,\"list\":[1,{\"x\":null}]},\"id\":1}");
+    /* One string larger than the whole arena. */
+    memset(big, 'a', LONG_S);
+    big[LONG_S] = '\0';
+    snprintf(
+        req, cap,
+        "{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"params\":{\"s\":\"%s\"},"
+        "\"id\":2}\n",
+        big);
+    snprintf(
+        want, cap,
+        "{\"jsonrpc\":\"2.0\",\"result\":{\"n\":-1,\"s\":\"%s\",\"b\":false,"
+        "\"d\":0.5,\"list\":[1,{\"x\":null}]},\"id\":2}",
+        big);
+    send_str(fd, req);
+    ck_assert_int_eq(read_big_line(fd, req, cap), (long)strlen(want));
+    ck_assert(memcmp(req, want, strlen(want)) == 0);
+    /* And a small one after them, all from the arena again. */
+    rpc(fd,
+        "{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"params\":{\"s\":\"x\"},"
+        "\"id\":3}\n",
+        "{\"jsonrpc\":\"2.0\",\"result\":{\"n\":-1,\"s\":\"x\",\"b\":false,"
+        "\"d\":0.5,\"list\":[1,{\"x\":null}]},\"id\":3}");
+    close(fd);
+    stop();
+    free(big);
+    free(want);
+    free(req);
+}
+END_TEST
+
 START_TEST(test_qsrv_sends_an_answer_larger_than_the_socket_takes_at_once)
 {
     size_t cap = 600 * (KB_TEXT + 3) + 256;
@@ -1153,6 +1206,7 @@ static Suite *qsrv_suite(void)
                    test_qsrv_reports_wrong_param_types_as_invalid_params);
     tcase_add_test(proto, test_qsrv_sends_nothing_for_notifications);
     tcase_add_test(proto, test_qsrv_frames_requests_across_and_within_writes);
+    tcase_add_test(proto, test_qsrv_reads_requests_larger_than_the_parse_arena);
     suite_add_tcase(s, proto);
 
     tcase_add_checked_fixture(untrusted, setup, teardown);
