@@ -373,10 +373,10 @@ test: deps
 # which the sanitized pass covers against tether-sim, and a minute counts.
 test-run: build check-unit check-daemon check-ctl check-integration \
           check-flash check-qemu check-wire check-arm check-size check-avr \
-          check-systemd check-abuse check-soak check-fuzz
+          check-u585 check-systemd check-abuse check-soak check-fuzz
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/san SAN=1 check-unit \
 	    check-daemon check-ctl check-integration check-flash check-avr \
-	    check-faults check-diskfull check-abuse
+	    check-u585 check-faults check-diskfull check-abuse
 	@echo "make test: all tests passed"
 
 check-unit: $(UNIT)

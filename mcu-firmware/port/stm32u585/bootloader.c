@@ -13,6 +13,16 @@
  * started alike and an update never overwrites the factory image, which
  * is what a failed test falls back to (layout.h).
  *
+ * The factory region holds a whole update image, header and body, and
+ * may have been written by OpenOCD after this code was built, so its
+ * length and hash come from its header, never from this link
+ * (ramimage.h).  A factory image that does not check is not started:
+ * boot_select() chooses the factory image only when no slot is confirmed
+ * or pending, so there is nothing verified to start instead, and the
+ * bootloader waits for the watchdog, which resets the MCU and checks
+ * again every 2 s.  The MCU then says nothing on the UART and stays
+ * open to SWD, for OpenOCD to write a good image.
+ *
  * Conditions: the core runs from the reset clock (MSIS, 4 MHz) with the
  * reset flash latency; nothing else is initialised, and no interrupt is
  * enabled, so the vector table needs no handlers but for faults and the
@@ -23,6 +33,7 @@
  * watchdog itself (a crash in its start-up, a lock-up) still ends in a
  * reset, and the next run of this code reverts an image on test.  The
  * image starts with the watchdog running, its counter just reloaded. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -31,6 +42,7 @@
 #include "layout.h"
 #include "port.h"
 #include "port_stm32u585.h"
+#include "ramimage.h"
 #include "regs.h"
 
 /* Twice PORT_WATCHDOG_MS from the 32 kHz LSI, as the application sets
@@ -44,12 +56,14 @@ _Static_assert(IWDG_RELOAD <= 0xfffu, "IWDG reload is 12 bits");
 extern uint32_t ld_data_load[], ld_data_start[], ld_data_end[];
 extern uint32_t ld_bss_start[], ld_bss_end[];
 extern uint32_t ld_stack_limit[], ld_stack_top[];
-extern const uint8_t ld_factory_start[], ld_factory_end[];
 
 void bootloader_reset(void);
 
-/* A fault in the bootloader or a choice that cannot be started: the
- * watchdog resets the MCU, which tries again. */
+/* Set while the factory region is hashed, for the NMI handler. */
+static volatile bool checking_factory;
+
+/* A fault in the bootloader, or a factory image that does not check:
+ * the watchdog resets the MCU, which tries again. */
 static _Noreturn void stop(void)
 {
     for (;;)
@@ -66,12 +80,17 @@ static void fault(void)
  * bootloader reads that can be torn so is the boot record (a slot is read
  * only after the running image read it back whole).  Erasing the
  * record's page forgets it, which sends this reset to the factory image
- * with nothing pending; then the MCU resets to start over clean. */
+ * with nothing pending; then the MCU resets to start over clean.  A
+ * factory region torn by a power loss while OpenOCD wrote it raises the
+ * NMI too, while it is hashed: the record is not to blame then, and
+ * erasing it at every reset would wear its page out, so the NMI only
+ * stops, and the watchdog resets, as for a factory image that does not
+ * check. */
 static void nmi(void)
 {
     struct boot_record fresh;
 
-    if (FLASH_ECCR & FLASH_ECCR_ECCD) {
+    if ((FLASH_ECCR & FLASH_ECCR_ECCD) && !checking_factory) {
         FLASH_ECCR = FLASH_ECCR_ECCD;
         boot_record_init(&fresh);
         boot_record_seal(&fresh);
@@ -132,7 +151,9 @@ static _Noreturn void start(const uint8_t *body, uint32_t len)
 /* Reset context: no stack frame to return to, RAM not yet initialised. */
 void bootloader_reset(void)
 {
+    const uint8_t *factory = (const uint8_t *)(uintptr_t)U585_FACTORY_BASE;
     struct boot_record r;
+    struct image_hdr h;
     uint8_t img;
 
     /* The watchdog first: from here on, whatever hangs ends in a reset. */
@@ -144,8 +165,11 @@ void bootloader_reset(void)
            (size_t)((uintptr_t)ld_bss_end - (uintptr_t)ld_bss_start));
 
     img = boot_select(&r);
-    if (img == BOOT_FACTORY)
-        start(ld_factory_start, (uint32_t)((uintptr_t)ld_factory_end -
-                                           (uintptr_t)ld_factory_start));
-    start(port_flash_slot(img), r.slot[img].body_len);
+    if (img != BOOT_FACTORY)
+        start(port_flash_slot(img), r.slot[img].body_len);
+    checking_factory = true;
+    if (ramimage_check(factory, U585_FACTORY_SIZE, port_watchdog_kick, &h) != 0)
+        stop();
+    checking_factory = false;
+    start(factory + IMAGE_HDR_LEN, h.body_len);
 }

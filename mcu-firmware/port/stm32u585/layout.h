@@ -10,7 +10,9 @@
  * off (TZEN = 0), so the non-secure flash registers drive both banks.
  *
  *   bank 1  0x08000000  16 KiB  bootloader: vector table, code   (ELF)
- *           0x08004000  64 KiB  factory image: the application   (ELF)
+ *           0x08004000  64 KiB  factory image: an update image,  (ELF)
+ *                               header and body, as tetherctl
+ *                               image writes it
  *   bank 2  0x08100000  64 KiB  slot 0, pages 0..7 of bank 2     (kept)
  *           0x08110000  64 KiB  slot 1, pages 8..15              (kept)
  *           0x08120000   8 KiB  boot record, page 16             (kept)
@@ -26,9 +28,13 @@
  * The application runs from RAM, as in MCUboot's RAM-load mode: every
  * image, the factory one included, is linked for the execution region,
  * so one binary is both the factory image and what a slot holds, and the
- * factory image is never overwritten by an update.  The slots and the
- * record are in bank 2 and the code runs from SRAM, so erasing and
- * programming them never stalls the running code. */
+ * factory image is never overwritten by an update.  The factory region
+ * holds the whole update image, its 64-byte header first, so that the
+ * bootloader reads the body's length and hash from the flash, not from
+ * its own link: OpenOCD may write a new factory image, of another length,
+ * without the bootloader.  The slots and the record are in bank 2 and the
+ * code runs from SRAM, so erasing and programming them never stalls the
+ * running code. */
 #ifndef TETHER_LAYOUT_H
 #define TETHER_LAYOUT_H
 
@@ -54,6 +60,14 @@
 #define U585_RAM_SIZE     0xaf000
 #define U585_BOOTRAM_BASE 0x200bf000
 #define U585_BOOTRAM_SIZE 0x1000
+
+/* The update image's header (proto/update.h IMAGE_HDR_LEN, which
+ * ramimage.c asserts), for the linker script's checks.  An image's body
+ * must fit both the factory region behind its header and the execution
+ * region, so that any image runs from a slot and from the factory
+ * region alike: at most U585_BODY_MAX bytes. */
+#define U585_IMAGE_HDR_LEN 64
+#define U585_BODY_MAX      (U585_FACTORY_SIZE - U585_IMAGE_HDR_LEN)
 
 /* The application's code budget (docs/FIRMWARE.md): 32 KiB.  The
  * execution region and the slots are twice that, so an image may grow

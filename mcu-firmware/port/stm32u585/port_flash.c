@@ -37,6 +37,7 @@
 #include "layout.h"
 #include "port.h"
 #include "port_stm32u585.h"
+#include "ramimage.h"
 #include "regs.h"
 #include "update.h"
 
@@ -248,12 +249,10 @@ int port_boot_store(const struct boot_record *r)
 
 /* An image for this board is the application linked for the execution
  * region (stm32u585.ld): RAM-loaded there by the bootloader, its vector
- * table first, which needs at least the initial stack pointer and the
- * reset handler. */
+ * table first, and small enough for the factory region too
+ * (ramimage.h), so that any image may also be written as the factory
+ * one. */
 int port_image_check(const struct image_hdr *h)
 {
-    if (h->flags != IMAGE_FLAG_RAM || h->load_addr != U585_EXEC_BASE ||
-        h->entry != 0 || h->body_len < 8u || h->body_len > U585_EXEC_SIZE)
-        return -1;
-    return 0;
+    return ramimage_layout(h) == 0 ? 0 : -1;
 }
