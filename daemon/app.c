@@ -644,6 +644,8 @@ static int start(struct app *a)
         .openocd_address = a->cfg.openocd_address,
         .openocd_command = a->cfg.openocd_command,
         .openocd_config = a->cfg.openocd_config,
+        .openocd_erase_addr = a->cfg.openocd_erase.addr,
+        .openocd_erase_len = a->cfg.openocd_erase.len,
     };
     struct store_config sc = {
         .path = a->cfg.db,

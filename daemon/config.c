@@ -63,6 +63,7 @@ enum kind {
     KIND_LEVEL,
     KIND_METHOD, /* [flash] method: uart or openocd */
     KIND_ADDR,   /* a 32-bit address: 0x hexadecimal or decimal */
+    KIND_RANGE,  /* "ADDR LEN", two such numbers, or empty for none */
 };
 
 struct option_def {
@@ -168,6 +169,9 @@ static const struct option_def options[] = {
      "where OpenOCD writes the image's body"},
     {"flash", "openocd_timeout_ms", "openocd-timeout-ms", "MS", KIND_U32,
      FIELD(openocd_timeout_ms), 1000, 3600000, "kill OpenOCD after this long"},
+    {"flash", "openocd_erase", "openocd-erase", "'ADDR LEN'", KIND_RANGE,
+     FIELD(openocd_erase), 0, 0,
+     "OpenOCD erases these bytes first (empty: nothing)"},
     {"log", "level", "log-level", "LEVEL", KIND_LEVEL, FIELD(log_level), 0, 0,
      "error, warning, info or debug"},
 };
@@ -324,6 +328,51 @@ static bool parse_addr(const char *s, uint32_t *out)
     }
     *out = v;
     return true;
+}
+
+/* Parses "ADDR LEN" (each as parse_addr(), blank separated) or nothing
+ * (no range) into *out; -1 with "expected ..., got '...'" in why. */
+static int parse_range(const char *text, struct config_range *out, char *why,
+                       size_t whylen)
+{
+    char word[2][SHOWN_MAX];
+    struct config_range r = {0, 0};
+    const char *p = text + strspn(text, " \t");
+    size_t n = 0;
+
+    while (*p != '\0') {
+        size_t len = strcspn(p, " \t");
+
+        if (n == 2 || len >= sizeof(word[0]))
+            goto syntax;
+        memcpy(word[n], p, len);
+        word[n++][len] = '\0';
+        p += len;
+        p += strspn(p, " \t");
+    }
+    if (n == 0) {
+        *out = r;
+        return 0;
+    }
+    if (n != 2 || !parse_addr(word[0], &r.addr) || !parse_addr(word[1], &r.len))
+        goto syntax;
+    if (r.len == 0) {
+        why_got(why, whylen, "a length of at least 1 byte", text);
+        return -1;
+    }
+    if (r.len - 1 > UINT32_MAX - r.addr) {
+        why_got(why, whylen, "a range that ends below 4 GiB (ADDR + LEN)",
+                text);
+        return -1;
+    }
+    *out = r;
+    return 0;
+
+syntax:
+    why_got(why, whylen,
+            "an address and a length such as 0x08120000 0x2000, or nothing",
+            text);
+    return -1;
 }
 
 static const struct option_def *find_key(const char *section, const char *key)
@@ -500,6 +549,8 @@ static int parse_value(const struct option_def *o, const char *text,
         }
         *(uint32_t *)field(c, o) = v;
         return 0;
+    case KIND_RANGE:
+        return parse_range(text, field(c, o), why, whylen);
     case KIND_LEVEL:
         level = log_level_parse(text);
         if (level < 0) {
@@ -543,6 +594,16 @@ static void value_text(const struct option_def *o, const struct config *c,
     case KIND_ADDR:
         snprintf(buf, cap, "0x%08x", (unsigned)*(const uint32_t *)cfield(c, o));
         return;
+    case KIND_RANGE: {
+        const struct config_range *r = cfield(c, o);
+
+        if (r->len == 0)
+            buf[0] = '\0';
+        else
+            snprintf(buf, cap, "0x%08x 0x%x", (unsigned)r->addr,
+                     (unsigned)r->len);
+        return;
+    }
     case KIND_LEVEL:
         snprintf(buf, cap, "%s", log_level_name(*(const int *)cfield(c, o)));
         return;

@@ -30,6 +30,13 @@ enum config_flash_method {
     CONFIG_FLASH_OPENOCD, /* an OpenOCD command line, over SWD */
 };
 
+/* A span of the MCU's address space: [flash] openocd_erase.  len 0 is
+ * none; otherwise addr + len - 1 fits in 32 bits. */
+struct config_range {
+    uint32_t addr;
+    uint32_t len;
+};
+
 /* A threshold given either in bytes or in percent of the heap total. */
 struct config_amount {
     uint32_t value;
@@ -81,6 +88,7 @@ struct config {
     char openocd_config[CONFIG_COMMAND_MAX];  /* "": -f files */
     uint32_t openocd_address;                 /* 0x08000000 */
     uint32_t openocd_timeout_ms;              /* 120000 */
+    struct config_range openocd_erase;        /* none: erase nothing first */
     /* [log] */
     int log_level; /* LOG_PRIO_INFO; -v gives debug */
 };

@@ -10,7 +10,7 @@
  * phase waits for one thing (an answer, a HELLO, the end of the gate, the
  * child's exit) under a timer, and every way out goes through finish(),
  * which undoes what start did: the paused store, the expected-reset
- * window, the lent port, the body file, an upload the MCU still holds.
+ * window, the lent port, the file for OpenOCD, an upload the MCU still holds.
  *
  * The upload is go-back-N.  Up to `window` UPD_DATA chunks are in flight,
  * each remembered with its sequence number; the MCU writes only the chunk
@@ -51,8 +51,13 @@
 #define RESUMES_MAX      16u /* BEGINs again after lost links or resets */
 #define BLOCKED_RETRY_MS 20u /* the link's queue was full: try again */
 #define PROGRAM_MAX      (FLASH_PATH_MAX + 64u) /* OpenOCD's -c argument */
+#define ERASE_MAX        64u /* "flash erase_address 0x... 0x..." */
 #define COMMAND_MAX      1024u
-#define TMP_NAME         "tether-fw-XXXXXX.bin"
+/* The file handed to OpenOCD: a body (".bin") or a whole image (".img");
+ * mkstemps() keeps the suffix, SUFFIX_LEN characters. */
+#define TMP_BODY         "tether-fw-XXXXXX.bin"
+#define TMP_IMAGE        "tether-fw-XXXXXX.img"
+#define SUFFIX_LEN       4
 
 enum phase {
     PH_IDLE,
@@ -101,7 +106,7 @@ struct job {
     uint8_t *img;
     size_t len;
     struct image_hdr hdr;
-    char body_path[FLASH_PATH_MAX]; /* openocd: the body, written out */
+    char prog_path[FLASH_PATH_MAX]; /* openocd: what it writes, as a file */
     int err;
     char why[FLASH_WHY_MAX];
 };
@@ -130,7 +135,7 @@ struct flash {
     uint8_t *img;
     size_t img_len;
     struct image_hdr hdr;
-    char body_path[FLASH_PATH_MAX];
+    char prog_path[FLASH_PATH_MAX];
     uint32_t from_version;
     uint32_t rx_max; /* the MCU's largest payload, from HELLO */
 
@@ -421,11 +426,11 @@ static void stop_timers(struct flash *f)
 
 /* ---- The outcome ---- */
 
-static void remove_body_file(struct flash *f)
+static void remove_prog_file(struct flash *f)
 {
-    if (f->body_path[0] != '\0' && unlink(f->body_path) != 0)
-        log_warn("flash: cannot remove %s: %s", f->body_path, strerror(errno));
-    f->body_path[0] = '\0';
+    if (f->prog_path[0] != '\0' && unlink(f->prog_path) != 0)
+        log_warn("flash: cannot remove %s: %s", f->prog_path, strerror(errno));
+    f->prog_path[0] = '\0';
 }
 
 /* Ends the flash with outcome and why; undoes everything start did.  The
@@ -447,7 +452,7 @@ static void finish(struct flash *f, const char *outcome, const char *why)
         log_info("flash: UPD_ABORT sent: the MCU forgets the upload");
     f->ninflight = 0;
     f->ctl_pending = false;
-    remove_body_file(f);
+    remove_prog_file(f);
     free(f->img);
     f->img = NULL;
     fill_progress(f, &p);
@@ -940,7 +945,7 @@ static void program_done(struct flash *f, int64_t status, int sig)
     if (f->phase != PH_PROGRAM)
         return;
     uv_timer_stop(&f->phase_timer);
-    remove_body_file(f);
+    remove_prog_file(f);
     f->released = false;
     f->h.release(f->ctx, false);
     if (sig != 0) {
@@ -982,24 +987,40 @@ static int split_words(char *line, char **args, size_t cap, size_t *n)
     }
 }
 
+/* The command line: the configured command, "-f FILE" for each
+ * configuration file, then the commands.  With openocd_erase set, the
+ * erase comes first, on a halted target after init (OpenOCD runs -c
+ * commands before its own init, and flash commands need the target):
+ *
+ *   -c init -c "reset halt" -c "flash erase_address ADDR LEN"
+ *
+ * and then always
+ *
+ *   -c "program FILE ADDRESS verify reset exit"
+ *
+ * whose own init finds OpenOCD initialised already. */
 static void start_program(struct flash *f)
 {
     char line[COMMAND_MAX], files[COMMAND_MAX], program[PROGRAM_MAX];
+    char erase[ERASE_MAX];
     char *args[FLASH_ARGS_MAX + 1];
     char *cfgs[FLASH_ARGS_MAX];
-    size_t n = 0, ncfg = 0;
+    size_t n = 0, ncfg = 0, ncmd = f->cfg.openocd_erase_len > 0 ? 4 : 1;
     uv_process_options_t opt;
     uv_stdio_container_t stdio[3];
     int r;
 
     snprintf(line, sizeof(line), "%s", f->cfg.openocd_command);
     snprintf(files, sizeof(files), "%s", f->cfg.openocd_config);
+    snprintf(erase, sizeof(erase),
+             "flash erase_address 0x%08" PRIx32 " 0x%08" PRIx32,
+             f->cfg.openocd_erase_addr, f->cfg.openocd_erase_len);
     snprintf(program, sizeof(program),
-             "program %s 0x%08" PRIx32 " verify reset exit", f->body_path,
+             "program %s 0x%08" PRIx32 " verify reset exit", f->prog_path,
              f->cfg.openocd_address);
     if (split_words(line, args, FLASH_ARGS_MAX, &n) != 0 || n == 0 ||
         split_words(files, cfgs, FLASH_ARGS_MAX, &ncfg) != 0 ||
-        n + 2 * ncfg + 2 > FLASH_ARGS_MAX) {
+        n + 2 * ncfg + 2 * ncmd > FLASH_ARGS_MAX) {
         fail(f,
              "the OpenOCD command line is empty or has more than %u "
              "words",
@@ -1009,6 +1030,14 @@ static void start_program(struct flash *f)
     for (size_t i = 0; i < ncfg; i++) {
         args[n++] = (char *)"-f";
         args[n++] = cfgs[i];
+    }
+    if (f->cfg.openocd_erase_len > 0) {
+        args[n++] = (char *)"-c";
+        args[n++] = (char *)"init";
+        args[n++] = (char *)"-c";
+        args[n++] = (char *)"reset halt";
+        args[n++] = (char *)"-c";
+        args[n++] = erase;
     }
     args[n++] = (char *)"-c";
     args[n++] = program;
@@ -1038,13 +1067,17 @@ static void start_program(struct flash *f)
     if (r != 0) {
         f->proc_exited = true;
         uv_close((uv_handle_t *)&f->proc, on_proc_closed);
-        remove_body_file(f);
+        remove_prog_file(f);
         f->released = false;
         f->h.release(f->ctx, false);
         fail(f, "cannot run %s: %s", args[0], uv_strerror(r));
         return;
     }
-    log_info("flash: %s runs (pid %d): %s", args[0], f->proc.pid, program);
+    if (f->cfg.openocd_erase_len > 0)
+        log_info("flash: %s runs (pid %d): %s; %s", args[0], f->proc.pid, erase,
+                 program);
+    else
+        log_info("flash: %s runs (pid %d): %s", args[0], f->proc.pid, program);
     uv_timer_start(&f->phase_timer, on_phase_timer, f->cfg.openocd_timeout_ms,
                    0);
 }
@@ -1357,23 +1390,30 @@ out_fd:
     return r;
 }
 
-/* openocd: writes the body to a file of its own in $TMPDIR (/tmp; under
- * systemd a private one), for OpenOCD's program command. */
-static int write_body(struct job *jb)
+/* openocd: writes what OpenOCD is to program to a file of its own in
+ * $TMPDIR (/tmp; under systemd a private one).  That is the body, the
+ * raw firmware, for a board whose flash runs it where it lies; but the
+ * whole image, header first, when the image is RAM-loaded
+ * (IMAGE_FLAG_RAM): such a board's bootloader reads the factory image's
+ * header for the body's length and hash (the STM32U585 port,
+ * docs/UPDATE.md). */
+static int write_prog_file(struct job *jb)
 {
     const char *dir = getenv("TMPDIR");
-    const uint8_t *p = jb->img + IMAGE_HDR_LEN;
-    size_t left = jb->hdr.body_len;
+    bool whole = (jb->hdr.flags & IMAGE_FLAG_RAM) != 0;
+    const uint8_t *p = whole ? jb->img : jb->img + IMAGE_HDR_LEN;
+    size_t left = whole ? jb->len : jb->hdr.body_len;
     int fd, n;
 
     if (dir == NULL || dir[0] == '\0')
         dir = "/tmp";
-    n = snprintf(jb->body_path, sizeof(jb->body_path), "%s/" TMP_NAME, dir);
-    if (n < 0 || (size_t)n >= sizeof(jb->body_path))
+    n = snprintf(jb->prog_path, sizeof(jb->prog_path), "%s/%s", dir,
+                 whole ? TMP_IMAGE : TMP_BODY);
+    if (n < 0 || (size_t)n >= sizeof(jb->prog_path))
         return -ENAMETOOLONG;
-    fd = mkstemps(jb->body_path, 4);
+    fd = mkstemps(jb->prog_path, SUFFIX_LEN);
     if (fd < 0) {
-        jb->body_path[0] = '\0';
+        jb->prog_path[0] = '\0';
         return -errno;
     }
     while (left > 0) {
@@ -1385,8 +1425,8 @@ static int write_body(struct job *jb)
             int e = k < 0 ? errno : EIO;
 
             close(fd);
-            unlink(jb->body_path);
-            jb->body_path[0] = '\0';
+            unlink(jb->prog_path);
+            jb->prog_path[0] = '\0';
             return -e;
         }
         p += k;
@@ -1395,8 +1435,8 @@ static int write_body(struct job *jb)
     if (close(fd) != 0) {
         int e = errno;
 
-        unlink(jb->body_path);
-        jb->body_path[0] = '\0';
+        unlink(jb->prog_path);
+        jb->prog_path[0] = '\0';
         return -e;
     }
     return 0;
@@ -1416,10 +1456,10 @@ static void job_work(uv_work_t *w)
         jb->img, jb->len, jb->have_running ? &jb->running : NULL, jb->force,
         jb->method == FLASH_METHOD_UART, &jb->hdr, jb->why, sizeof(jb->why));
     if (jb->err == 0 && jb->method == FLASH_METHOD_OPENOCD) {
-        jb->err = write_body(jb);
+        jb->err = write_prog_file(jb);
         if (jb->err != 0)
             snprintf(jb->why, sizeof(jb->why),
-                     "cannot write the body for OpenOCD: %s",
+                     "cannot write the file for OpenOCD: %s",
                      strerror(-jb->err));
     }
 }
@@ -1435,8 +1475,8 @@ static void job_after(uv_work_t *w, int status)
 
     f->job = NULL;
     if (status != 0 || f->closing) {
-        if (jb->body_path[0] != '\0')
-            unlink(jb->body_path);
+        if (jb->prog_path[0] != '\0')
+            unlink(jb->prog_path);
         free(jb->img);
         f->phase = PH_IDLE;
         f->started(f->started_arg, -ESHUTDOWN, "tetherd is stopping", NULL);
@@ -1458,7 +1498,7 @@ static void job_after(uv_work_t *w, int status)
     f->img = jb->img;
     f->img_len = jb->len;
     f->hdr = jb->hdr;
-    memcpy(f->body_path, jb->body_path, sizeof(f->body_path));
+    memcpy(f->prog_path, jb->prog_path, sizeof(f->prog_path));
     f->from_version = jb->have_running ? jb->running.fw_version : 0;
     f->rx_max = jb->have_running ? jb->running.rx_max : 0;
     free(jb);

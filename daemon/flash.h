@@ -7,9 +7,11 @@
  * what it stored), BOOT (one test boot), then a HELLO with the new version
  * on test, the health gate, and CONFIRM, or REBOOT so that the bootloader
  * goes back to the previous image.  "openocd" lends the serial port to a
- * configured OpenOCD command line that writes the image's body over SWD,
- * then takes the port back and checks the new version in HELLO and the
- * health gate (there is no test boot to fall back from).
+ * configured OpenOCD command line that writes the image's body over SWD
+ * (the whole image, header first, when it is RAM-loaded), optionally
+ * after erasing a configured range, then takes the port back and checks the new
+ * version in HELLO and the health gate (there is no test boot to fall back
+ * from).
  *
  * Conditions it lives with:
  * - The image comes from a file named by an admin peer.  It is read and
@@ -80,7 +82,14 @@ struct flash_config {
     uint32_t wait_ms;    /* BEGIN (erase), END (hash), reboots, lost links */
     uint32_t health_s;   /* health gate; 0 skips it */
     uint32_t openocd_timeout_ms;
-    uint32_t openocd_address; /* where OpenOCD writes the body */
+    /* Where OpenOCD writes the body, or the whole image when its header
+     * has IMAGE_FLAG_RAM (a RAM-load board's bootloader reads it). */
+    uint32_t openocd_address;
+    /* Bytes OpenOCD erases first (`flash erase_address`), such as a boot
+     * record that would otherwise start an older image; len 0: none.
+     * addr + len - 1 fits in 32 bits (the configuration checks it). */
+    uint32_t openocd_erase_addr;
+    uint32_t openocd_erase_len;
     /* Borrowed for the flash's lifetime; split on blanks, no shell. */
     const char *openocd_command;
     const char *openocd_config; /* files, each passed as -f FILE */

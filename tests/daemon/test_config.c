@@ -114,6 +114,8 @@ static void assert_same(const struct config *a, const struct config *b)
     ck_assert_str_eq(a->openocd_config, b->openocd_config);
     ck_assert_uint_eq(a->openocd_address, b->openocd_address);
     ck_assert_uint_eq(a->openocd_timeout_ms, b->openocd_timeout_ms);
+    ck_assert_uint_eq(a->openocd_erase.addr, b->openocd_erase.addr);
+    ck_assert_uint_eq(a->openocd_erase.len, b->openocd_erase.len);
     ck_assert_int_eq(a->log_level, b->log_level);
 }
 
@@ -184,6 +186,7 @@ START_TEST(test_config_defaults_are_the_documented_values)
     ck_assert_str_eq(c.openocd_config, "");
     ck_assert_uint_eq(c.openocd_address, 0x08000000u);
     ck_assert_uint_eq(c.openocd_timeout_ms, 120000);
+    ck_assert_uint_eq(c.openocd_erase.len, 0);
     ck_assert_int_eq(c.log_level, LOG_PRIO_INFO);
 }
 END_TEST
@@ -291,6 +294,7 @@ START_TEST(test_config_reads_every_key_of_a_full_file)
                                    "openocd_config = /etc/a.cfg /etc/b.cfg\n"
                                    "openocd_address = 0x0800aBcD\n"
                                    "openocd_timeout_ms = 9000\n"
+                                   "openocd_erase = 0x08120000 0x2000\n"
                                    "[log]\n"
                                    "level = warning\n"),
                      0);
@@ -332,6 +336,8 @@ START_TEST(test_config_reads_every_key_of_a_full_file)
     ck_assert_str_eq(c.openocd_config, "/etc/a.cfg /etc/b.cfg");
     ck_assert_uint_eq(c.openocd_address, 0x0800abcdu);
     ck_assert_uint_eq(c.openocd_timeout_ms, 9000);
+    ck_assert_uint_eq(c.openocd_erase.addr, 0x08120000u);
+    ck_assert_uint_eq(c.openocd_erase.len, 0x2000u);
     ck_assert_int_eq(c.log_level, LOG_PRIO_WARNING);
 }
 END_TEST
@@ -367,6 +373,37 @@ START_TEST(test_config_empty_command_means_none)
 
     ck_assert_int_eq(load_text(&c, "[alert]\ncommand =\n"), 0);
     ck_assert_str_eq(c.alert_command, "");
+}
+END_TEST
+
+/* [flash] openocd_erase: two numbers, each hexadecimal or decimal, up to
+ * the last byte of the 32-bit space; nothing means no erase, also over a
+ * range the file set. */
+START_TEST(test_config_openocd_erase_takes_a_range_or_nothing)
+{
+    const char *clear[] = {"--config", conf, "--openocd-erase", "", NULL};
+    struct config c;
+
+    ck_assert_int_eq(load_text(&c, "[flash]\nopenocd_erase = 0x08120000 "
+                                   "0x2000\n"),
+                     0);
+    ck_assert_uint_eq(c.openocd_erase.addr, 0x08120000u);
+    ck_assert_uint_eq(c.openocd_erase.len, 0x2000u);
+    ck_assert_int_eq(load_args(&c, NULL, clear), 0);
+    ck_assert_uint_eq(c.openocd_erase.len, 0);
+    ck_assert_int_eq(load_text(&c, "[flash]\nopenocd_erase =\n"), 0);
+    ck_assert_uint_eq(c.openocd_erase.len, 0);
+    ck_assert_int_eq(load_text(&c, "[flash]\nopenocd_erase = 0xffffffff 1\n"),
+                     0);
+    ck_assert_uint_eq(c.openocd_erase.addr, 0xffffffffu);
+    ck_assert_uint_eq(c.openocd_erase.len, 1);
+    ck_assert_int_eq(load_text(&c, "[flash]\nopenocd_erase = 0 0xFFFFFFFF\n"),
+                     0);
+    ck_assert_uint_eq(c.openocd_erase.addr, 0);
+    ck_assert_uint_eq(c.openocd_erase.len, 0xffffffffu);
+    ck_assert_int_eq(load_text(&c, "[flash]\nopenocd_erase = 4096 8192\n"), 0);
+    ck_assert_uint_eq(c.openocd_erase.addr, 4096);
+    ck_assert_uint_eq(c.openocd_erase.len, 8192);
 }
 END_TEST
 
@@ -492,7 +529,31 @@ static const struct bad_file bad_files[] = {
     {"[flash]\nspeed = 1\n",
      "2: [flash] speed: unknown key (expected method, window, timeout_ms, "
      "retries, wait_ms, health_s, openocd_command, openocd_config, "
-     "openocd_address or openocd_timeout_ms)"},
+     "openocd_address, openocd_timeout_ms or openocd_erase)"},
+    {"[flash]\nopenocd_erase = 0x08120000\n",
+     "2: [flash] openocd_erase: expected an address and a length such as "
+     "0x08120000 0x2000, or nothing, got '0x08120000'"},
+    {"[flash]\nopenocd_erase = 0x08120000 0x2000 0x10\n",
+     "2: [flash] openocd_erase: expected an address and a length such as "
+     "0x08120000 0x2000, or nothing, got '0x08120000 0x2000 0x10'"},
+    {"[flash]\nopenocd_erase = 0x08120000 8k\n",
+     "2: [flash] openocd_erase: expected an address and a length such as "
+     "0x08120000 0x2000, or nothing, got '0x08120000 8k'"},
+    {"[flash]\nopenocd_erase = 0x108120000 0x2000\n",
+     "2: [flash] openocd_erase: expected an address and a length such as "
+     "0x08120000 0x2000, or nothing, got '0x108120000 0x2000'"},
+    {"[flash]\nopenocd_erase = -1 0x2000\n",
+     "2: [flash] openocd_erase: expected an address and a length such as "
+     "0x08120000 0x2000, or nothing, got '-1 0x2000'"},
+    {"[flash]\nopenocd_erase = 0x08120000 0\n",
+     "2: [flash] openocd_erase: expected a length of at least 1 byte, got "
+     "'0x08120000 0'"},
+    {"[flash]\nopenocd_erase = 0xfffff000 0x1001\n",
+     "2: [flash] openocd_erase: expected a range that ends below 4 GiB "
+     "(ADDR + LEN), got '0xfffff000 0x1001'"},
+    {"[flash]\nopenocd_erase = 2 4294967295\n",
+     "2: [flash] openocd_erase: expected a range that ends below 4 GiB "
+     "(ADDR + LEN), got '2 4294967295'"},
 };
 
 START_TEST(test_config_file_errors_name_the_line_key_and_expectation)
@@ -642,6 +703,8 @@ START_TEST(test_config_every_key_is_also_a_flag)
                           "134348800",
                           "--openocd-timeout-ms",
                           "60000",
+                          "--openocd-erase",
+                          "0x08120000\t8192",
                           "--log-level",
                           "error",
                           NULL};
@@ -673,10 +736,13 @@ START_TEST(test_config_every_key_is_also_a_flag)
                                "openocd_config = a.cfg b.cfg\n"
                                "openocd_address = 0x08020000\n"
                                "openocd_timeout_ms = 60000\n"
+                               "openocd_erase = 135397376   0x2000\n"
                                "[log]\nlevel = error\n"),
                      0);
     assert_same(&by_flags, &by_file);
     ck_assert_uint_eq(by_flags.openocd_address, 0x08020000u);
+    ck_assert_uint_eq(by_flags.openocd_erase.addr, 0x08120000u);
+    ck_assert_uint_eq(by_flags.openocd_erase.len, 0x2000u);
 }
 END_TEST
 
@@ -750,6 +816,12 @@ static const struct bad_flags bad_flags[] = {
     {{"--openocd-address", "-1"},
      "--openocd-address: expected an address such as 0x08000000 (at most 32 "
      "bits), got '-1'"},
+    {{"--openocd-erase", "0x08120000,0x2000"},
+     "--openocd-erase: expected an address and a length such as 0x08120000 "
+     "0x2000, or nothing, got '0x08120000,0x2000'"},
+    {{"--openocd-erase", "0xffffffff 2"},
+     "--openocd-erase: expected a range that ends below 4 GiB (ADDR + LEN), "
+     "got '0xffffffff 2'"},
     {{"--heap-low", "90%", "--heap-hysteresis", "10%"},
      "--heap-hysteresis: expected at most 9% with heap_low at 90% (their "
      "sum, where the alert clears, must stay under 100%), got '10%'"},
@@ -825,6 +897,7 @@ static const char *const flags[] = {
     "--openocd-config FILES",
     "--openocd-address ADDR",
     "--openocd-timeout-ms MS",
+    "--openocd-erase 'ADDR LEN'",
     "--log-level LEVEL",
 };
 
@@ -937,7 +1010,8 @@ START_TEST(test_config_printed_configuration_reads_back_the_same)
                      "[alert]\nheap_low = 8000\n"
                      "[socket]\npath = rel/t.sock\n"
                      "[flash]\nmethod = openocd\nopenocd_address = 7\n"
-                     "openocd_config = x.cfg\n");
+                     "openocd_config = x.cfg\n"
+                     "openocd_erase = 0xFFFFE000 8192\n");
     ck_assert_int_eq(load_args(&c, NULL, args), 0);
     assert_round_trip(&c);
 
@@ -947,6 +1021,7 @@ START_TEST(test_config_printed_configuration_reads_back_the_same)
     ck_assert_ptr_nonnull(strstr(text, "\n[log]\nlevel = debug\n"));
     ck_assert_ptr_nonnull(strstr(text, "heap_low = 8000\n"));
     ck_assert_ptr_nonnull(strstr(text, "heap_hysteresis = 300\n"));
+    ck_assert_ptr_nonnull(strstr(text, "openocd_erase = 0xffffe000 0x2000\n"));
 }
 END_TEST
 
@@ -989,7 +1064,8 @@ START_TEST(test_config_printed_file_has_every_section_and_key)
         "\n[flash]\nmethod = uart\nwindow = 4\ntimeout_ms = 1000\n"
         "retries = 5\nwait_ms = 30000\nhealth_s = 5\n"
         "openocd_command = openocd\nopenocd_config =\n"
-        "openocd_address = 0x08000000\nopenocd_timeout_ms = 120000\n",
+        "openocd_address = 0x08000000\nopenocd_timeout_ms = 120000\n"
+        "openocd_erase =\n",
         "\n[log]\nlevel = info\n",
     };
     static char text[TEXT_MAX];
@@ -1211,6 +1287,7 @@ START_TEST(test_config_documentation_names_every_key_and_flag)
         "openocd_config",
         "openocd_address",
         "openocd_timeout_ms",
+        "openocd_erase",
         "level",
     };
     char path[FILE_NAME_MAX], cell[128];
@@ -1252,6 +1329,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc,
                    test_config_file_allows_comments_indentation_crlf_and_a_bom);
     tcase_add_test(tc, test_config_empty_command_means_none);
+    tcase_add_test(tc, test_config_openocd_erase_takes_a_range_or_nothing);
     tcase_add_test(tc, test_config_longest_values_fit_a_line);
     suite_add_tcase(s, tc);
 

@@ -18,14 +18,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include "cobs.h"
+#include "crc32c.h"
 #include "itest.h"
 #include "simproc.h"
+#include "update.h"
 
 #define REQUEST_MAX 4096 /* one request line */
 #define KILL_MS     2000
@@ -471,4 +476,248 @@ void itest_assert_stored_telemetry(sqlite3 *db, long long min_heap)
     ck_assert_int_eq(itest_query_int(db, "SELECT count(*) FROM heap WHERE "
                                          "free + used != total"),
                      0);
+}
+
+/* ---- A cable with a proxy on it ---- */
+
+#define PROXY_BUF     4096 /* bytes moved per read */
+#define PROXY_POLL_MS 1000
+
+/* The proxy's side of things.  Bytes from the MCU go on as they come;
+ * bytes from tetherd are held to the end of their frame, so that a frame
+ * can be looked at whole before it goes on.  tetherd writes whole frames,
+ * so nothing waits long; a block longer than any frame goes on as it
+ * is. */
+struct proxy {
+    int up;     /* the MCU's pty */
+    int master; /* our pty, whose other end is at link */
+    const char *link;
+    struct itest_fault fault;
+    uint8_t pend[FRAME_WIRE_MAX];
+    size_t npend;
+};
+
+enum verdict { FORWARD, CUT };
+
+/* Writes all n bytes to the non-blocking fd, waiting while it is full;
+ * gives up on an error (the other side went away: the test will see). */
+static void put_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+        } else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+            struct pollfd pfd = {fd, POLLOUT, 0};
+
+            poll(&pfd, 1, 100);
+        } else {
+            return;
+        }
+    }
+}
+
+/* Whether UPD_DATA d carries body offset at. */
+static int carries(const struct msg_upd_data *d, long at)
+{
+    return at >= 0 && (unsigned long)at >= d->offset &&
+           (unsigned long)at - d->offset < d->len;
+}
+
+/* Looks at one frame from tetherd, w[0..*n) with its delimiter, and does
+ * to it what the fault says: damages it in place (a valid frame again,
+ * *n its new length), or says to cut the cable.  Anything that is not a
+ * good UPD_DATA frame goes on untouched, damage included: the MCU must
+ * see what tetherd sent. */
+static enum verdict judge(const struct proxy *p, uint8_t *w, size_t *n)
+{
+    uint8_t raw[FRAME_RAW_MAX];
+    struct msg_upd_data d;
+    size_t body;
+    uint32_t crc, got = 0;
+    int len;
+
+    if (*n < 2 || w[*n - 1] != 0)
+        return FORWARD;
+    len = cobs_decode(raw, sizeof(raw), w, *n - 1);
+    if (len < (int)(FRAME_HDR_LEN + FRAME_CRC_LEN) || raw[1] != MSG_UPD_DATA)
+        return FORWARD;
+    body = (size_t)len - FRAME_CRC_LEN;
+    for (unsigned i = 0; i < FRAME_CRC_LEN; i++)
+        got |= (uint32_t)raw[body + i] << (8 * i);
+    if (got != crc32c(raw, body) ||
+        msg_decode_upd_data(raw + FRAME_HDR_LEN, body - FRAME_HDR_LEN, &d) != 0)
+        return FORWARD;
+    if (carries(&d, p->fault.cut_at))
+        return CUT;
+    if (!carries(&d, p->fault.flip_at))
+        return FORWARD;
+    raw[FRAME_HDR_LEN + MSG_UPD_DATA_HDR_LEN +
+        (size_t)((unsigned long)p->fault.flip_at - d.offset)] ^= 0x01;
+    crc = crc32c(raw, body);
+    for (unsigned i = 0; i < FRAME_CRC_LEN; i++)
+        raw[body + i] = (uint8_t)(crc >> (8 * i));
+    /* The same length encodes to the same length: it fits where it was. */
+    len = cobs_encode(w, FRAME_WIRE_MAX - 1, raw, (size_t)len);
+    if (len <= 0)
+        _exit(1);
+    w[len] = 0;
+    *n = (size_t)len + 1;
+    return FORWARD;
+}
+
+/* Moves bytes from tetherd towards the MCU, frame by frame. */
+static void from_daemon(struct proxy *p, const uint8_t *in, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+
+        p->pend[p->npend++] = in[i];
+        if (in[i] != 0 && p->npend < sizeof(p->pend))
+            continue;
+        len = p->npend;
+        p->npend = 0;
+        if (judge(p, p->pend, &len) == CUT) {
+            unlink(p->link);
+            _exit(0); /* closes both ptys: the port vanishes */
+        }
+        put_all(p->up, p->pend, len);
+    }
+}
+
+static void proxy_run(const char *up, const char *link,
+                      const struct itest_fault *fault)
+{
+    struct proxy p = {.link = link, .fault = {-1, -1}};
+    struct termios tio;
+    uint8_t buf[PROXY_BUF];
+    const char *name;
+    int slave;
+
+    if (fault != NULL)
+        p.fault = *fault;
+    closefrom(3); /* the test's sockets and files are not the proxy's */
+    p.up = open(up, O_RDWR | O_NOCTTY | O_NONBLOCK);
+    p.master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (p.up < 0 || p.master < 0 || grantpt(p.master) != 0 ||
+        unlockpt(p.master) != 0 || (name = ptsname(p.master)) == NULL)
+        _exit(1);
+    slave = open(name, O_RDWR | O_NOCTTY);
+    if (slave < 0 || tcgetattr(slave, &tio) != 0)
+        _exit(1);
+    cfmakeraw(&tio);
+    tcsetattr(slave, TCSANOW, &tio);
+    if (tcgetattr(p.up, &tio) == 0) {
+        cfmakeraw(&tio);
+        tcsetattr(p.up, TCSANOW, &tio);
+    }
+    fcntl(p.master, F_SETFL, O_NONBLOCK);
+    unlink(link);
+    if (symlink(name, link) != 0)
+        _exit(1);
+    for (;;) {
+        struct pollfd pfd[2] = {{p.up, POLLIN, 0}, {p.master, POLLIN, 0}};
+        ssize_t n;
+
+        if (poll(pfd, 2, PROXY_POLL_MS) < 0 && errno != EINTR)
+            _exit(1);
+        n = read(p.up, buf, sizeof(buf));
+        if (n > 0)
+            put_all(p.master, buf, (size_t)n);
+        else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            _exit(1); /* the MCU's pty is gone: nothing left to carry */
+        n = read(p.master, buf, sizeof(buf));
+        if (n > 0)
+            from_daemon(&p, buf, (size_t)n);
+    }
+}
+
+pid_t itest_proxy_start(const char *up, const char *link,
+                        const struct itest_fault *fault, int timeout_ms)
+{
+    pid_t parent = getpid();
+    pid_t pid;
+
+    unlink(link);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        proxy_run(up, link, fault);
+    }
+    itest_wait_link(link, timeout_ms);
+    return pid;
+}
+
+void itest_proxy_stop(const char *link, pid_t *pid)
+{
+    unlink(link);
+    itest_kill(pid);
+}
+
+int itest_proxy_wait_cut(pid_t *pid, int timeout_ms)
+{
+    int status = simproc_wait_exit(*pid, timeout_ms);
+
+    *pid = 0;
+    return status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* ---- Firmware updates through the socket ---- */
+
+void itest_wait_running(struct itest_client *c, const char *version,
+                        int fresh_ms, int timeout_ms)
+{
+    int64_t end = simproc_now_ms() + timeout_ms;
+    char last[64] = "none";
+
+    while (simproc_now_ms() < end) {
+        cJSON *m = itest_call(c, "status", NULL);
+        const cJSON *r = itest_result(m);
+        const cJSON *mcu = itest_member(r, "mcu", NULL);
+        const cJSON *heap = itest_member(r, "heap", NULL);
+        bool ok = strcmp(itest_member(r, "link", "state")->valuestring,
+                         "connected") == 0 &&
+                  cJSON_IsObject(mcu) && cJSON_IsObject(heap) &&
+                  itest_member(heap, "age_ms", NULL)->valuedouble < fresh_ms;
+
+        if (cJSON_IsObject(mcu))
+            snprintf(last, sizeof(last), "%s",
+                     itest_member(mcu, "firmware_version", NULL)->valuestring);
+        ok = ok && strcmp(last, version) == 0;
+        cJSON_Delete(m);
+        if (ok)
+            return;
+        usleep(100000);
+    }
+    ck_abort_msg("tetherd never saw %s running with fresh heap reports "
+                 "(last firmware %s)",
+                 version, last);
+}
+
+const cJSON *itest_wait_flash_outcome(struct itest_client *c, cJSON **root,
+                                      int timeout_ms)
+{
+    int64_t end = simproc_now_ms() + timeout_ms;
+
+    while (simproc_now_ms() < end) {
+        cJSON *m = itest_read_msg(c, (int)(end - simproc_now_ms()));
+        const cJSON *meth, *p;
+
+        ck_assert_msg(m != NULL, "no outcome of the flash");
+        meth = cJSON_GetObjectItem(m, "method");
+        p = cJSON_GetObjectItem(m, "params");
+        if (cJSON_IsString(meth) && strcmp(meth->valuestring, "flash") == 0 &&
+            strcmp(itest_member(p, "state", NULL)->valuestring, "done") == 0) {
+            *root = m;
+            return p;
+        }
+        cJSON_Delete(m);
+    }
+    ck_abort_msg("no outcome of the flash");
+    return NULL;
 }

@@ -163,4 +163,57 @@ long long itest_db_int(const char *path, const char *sql);
  * each with free + used = total. */
 void itest_assert_stored_telemetry(sqlite3 *db, long long min_heap);
 
+/* ---- A cable with a proxy on it ---- */
+
+/* What a proxy does to the firmware upload it carries from tetherd to the
+ * MCU.  Offsets are into the image's body, as UPD_DATA carries them; a
+ * negative offset is never reached. */
+struct itest_fault {
+    /* Flips the low bit of the body byte at flip_at in every UPD_DATA
+     * frame that carries it, and makes the frame's CRC good again: a
+     * fault past the frame check (a bad RAM cell, a DMA error) that only
+     * the MCU's hash of the whole body can catch.  Every copy is damaged,
+     * as a bad cell would damage it, so a chunk sent again after a lost
+     * frame does not repair the upload. */
+    long flip_at;
+    /* The first UPD_DATA frame that carries cut_at is not forwarded: the
+     * proxy pulls its own cable there, at a point of the upload no timing
+     * decides.  It removes its link, closes both ptys and exits with
+     * status 0. */
+    long cut_at;
+};
+
+/* Starts a proxy that copies bytes both ways between the MCU's pty (the
+ * file or link at up) and a pty of its own linked at link, which tetherd
+ * opens, until it is killed; with fault (NULL for none) it also does what
+ * fault says.  It holds its own pty's other end open, so tetherd closing
+ * and reopening the link is no hang-up.  Waits up to timeout_ms for the
+ * link; returns the proxy's pid (it dies with the caller). */
+pid_t itest_proxy_start(const char *up, const char *link,
+                        const struct itest_fault *fault, int timeout_ms);
+
+/* The cable pulled: removes link first, as udev removes a device's node
+ * (a link left to a dead pty would point at whatever pty takes its
+ * number next), then kills and reaps *pid (if > 0) and sets it to 0. */
+void itest_proxy_stop(const char *link, pid_t *pid);
+
+/* Waits up to timeout_ms for a proxy started with a cut_at to pull its
+ * own cable; returns 1 if it did so (and is reaped), else 0 (it is killed
+ * if it still ran).  *pid is 0 afterwards. */
+int itest_proxy_wait_cut(pid_t *pid, int timeout_ms);
+
+/* ---- Firmware updates through the socket ---- */
+
+/* Asks c for status until the link is connected, the MCU runs version and
+ * its newest heap report is under fresh_ms old; fails the test after
+ * timeout_ms. */
+void itest_wait_running(struct itest_client *c, const char *version,
+                        int fresh_ms, int timeout_ms);
+
+/* Reads c's notifications until a flash one with state "done" and returns
+ * its params, borrowed from *root, which the caller deletes; fails the
+ * test after timeout_ms. */
+const cJSON *itest_wait_flash_outcome(struct itest_client *c, cJSON **root,
+                                      int timeout_ms);
+
 #endif

@@ -11,8 +11,11 @@
  *
  * The openocd method runs a STAND-IN for OpenOCD, not OpenOCD
  * (tests/integration/openocd-standin.sh, $TETHER_OPENOCD_STANDIN): it
- * checks the command line tetherd builds and restarts the simulator as
- * the image's body, which is what OpenOCD and a reset do to a board.
+ * checks the command line tetherd builds, keeps the file it was handed,
+ * checks a whole image's header and hash as a RAM-load bootloader does,
+ * emulates the erase of the boot record's page on the simulator's flash,
+ * and restarts the simulator as the image's body, which is what OpenOCD
+ * and a reset do to a board.
  *
  * Every process started here dies with the test that started it
  * (simproc.h), but the simulator the stand-in starts, which the test
@@ -34,12 +37,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "itest.h"
@@ -50,7 +51,6 @@
 #define DIR_MAX    64    /* short enough for a socket path inside it */
 #define FILE_MAX   (DIR_MAX + 32)
 #define TEXT_MAX   16384
-#define PROXY_BUF  4096
 #define PEER_UID   65534 /* Debian's nobody and nogroup */
 #define PEER_GID   65534
 #define PEER_GROUP "nogroup"
@@ -87,82 +87,18 @@ static void start_sim(const char *const *extra)
     run.sim = itest_start_sim(run.mcu, args, WAIT_MS);
 }
 
-/* The proxy: copies bytes both ways between the simulator's pty and a pty
- * of its own linked at run.tty, until it is killed.  It holds its own
- * slave open, so tetherd closing and reopening the link is no hang-up. */
-static void proxy_child(void)
-{
-    struct termios tio;
-    uint8_t buf[PROXY_BUF];
-    int up, master, slave;
-    const char *name;
-
-    up = open(run.mcu, O_RDWR | O_NOCTTY | O_NONBLOCK);
-    master = posix_openpt(O_RDWR | O_NOCTTY);
-    if (up < 0 || master < 0 || grantpt(master) != 0 || unlockpt(master) != 0 ||
-        (name = ptsname(master)) == NULL)
-        _exit(1);
-    slave = open(name, O_RDWR | O_NOCTTY);
-    if (slave < 0 || tcgetattr(slave, &tio) != 0)
-        _exit(1);
-    cfmakeraw(&tio);
-    tcsetattr(slave, TCSANOW, &tio);
-    if (tcgetattr(up, &tio) == 0) {
-        cfmakeraw(&tio);
-        tcsetattr(up, TCSANOW, &tio);
-    }
-    fcntl(master, F_SETFL, O_NONBLOCK);
-    unlink(run.tty);
-    if (symlink(name, run.tty) != 0)
-        _exit(1);
-    for (;;) {
-        struct pollfd p[2] = {{up, POLLIN, 0}, {master, POLLIN, 0}};
-
-        if (poll(p, 2, 1000) < 0 && errno != EINTR)
-            _exit(1);
-        for (int k = 0; k < 2; k++) {
-            ssize_t n = read(p[k].fd, buf, sizeof(buf));
-            int to = k == 0 ? master : up;
-
-            for (ssize_t off = 0; n > 0 && off < n;) {
-                ssize_t w = write(to, buf + off, (size_t)(n - off));
-
-                if (w > 0)
-                    off += w;
-                else if (w < 0 && errno != EAGAIN && errno != EINTR)
-                    break;
-                else
-                    poll(NULL, 0, 1);
-            }
-        }
-    }
-}
-
+/* The proxy (itest_proxy_start) copies bytes both ways between the
+ * simulator's pty and a pty of its own linked at run.tty; stopping it is
+ * the cable pulled, the link removed first as udev removes a device's
+ * node. */
 static void start_proxy(void)
 {
-    pid_t parent = getpid();
-    pid_t pid;
-
-    unlink(run.tty);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        proxy_child();
-    }
-    run.proxy = pid;
-    itest_wait_link(run.tty, WAIT_MS);
+    run.proxy = itest_proxy_start(run.mcu, run.tty, NULL, WAIT_MS);
 }
 
-/* The cable pulled.  The link goes first, as udev removes a device's
- * node: a symlink left to a dead pty would point at whatever pty takes
- * its number next, another program's. */
 static void stop_proxy(void)
 {
-    unlink(run.tty);
-    itest_kill(&run.proxy);
+    itest_proxy_stop(run.tty, &run.proxy);
 }
 
 /* Writes the configuration and starts tetherd with it; extra is more of
@@ -274,18 +210,52 @@ static int tetherctl(const char *const *args, char *out, size_t cap,
     return itest_tetherctl(run.sock, file, args, out, cap, timeout_ms);
 }
 
-/* Wraps a simulator executable into run.dir/<name> as version. */
-static void make_image(const char *exe, const char *version, const char *name,
-                       char *path, size_t cap)
+/* Wraps a simulator executable into run.dir/<name> as version; with
+ * load_addr, as a RAM-loaded image (IMAGE_FLAG_RAM, entry 0). */
+static void make_image_at(const char *exe, const char *version,
+                          const char *load_addr, const char *name, char *path,
+                          size_t cap)
 {
-    const char *args[] = {"image",     "--board", "tether-sim",
-                          "--version", version,   exe,
-                          "-o",        path,      NULL};
+    const char *args[] = {
+        "image", "--board", "tether-sim", "--version", version, exe, "-o",
+        path,    NULL,      NULL,         NULL,        NULL,    NULL};
     char out[TEXT_MAX];
 
+    if (load_addr != NULL) {
+        args[8] = "--load-addr";
+        args[9] = load_addr;
+        args[10] = "--entry";
+        args[11] = "0";
+    }
     snprintf(path, cap, "%s/%s", run.dir, name);
     ck_assert_msg(tetherctl(args, out, sizeof(out), WAIT_MS) == 0, "%s", out);
     ck_assert_ptr_nonnull(strstr(out, "wrote "));
+}
+
+static void make_image(const char *exe, const char *version, const char *name,
+                       char *path, size_t cap)
+{
+    make_image_at(exe, version, NULL, name, path, cap);
+}
+
+/* Fails unless file a from byte skip on is file b, byte for byte. */
+static void assert_same_bytes(const char *a, long skip, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    long long at = 0;
+    int ca, cb;
+
+    ck_assert_msg(fa != NULL && fb != NULL, "cannot open %s or %s", a, b);
+    ck_assert_int_eq(fseek(fa, skip, SEEK_SET), 0);
+    do {
+        ca = getc(fa);
+        cb = getc(fb);
+        ck_assert_msg(ca == cb, "%s + %ld and %s differ at byte %lld", a, skip,
+                      b, at);
+        at++;
+    } while (ca != EOF);
+    fclose(fa);
+    fclose(fb);
 }
 
 static void image_v2(char *path, size_t cap)
@@ -296,59 +266,14 @@ static void image_v2(char *path, size_t cap)
 
 /* ---- The socket ---- */
 
-/* Waits until status shows a connected MCU with firmware version and a
- * heap report younger than a second. */
 static void wait_running(struct itest_client *c, const char *version)
 {
-    int64_t end = simproc_now_ms() + WAIT_MS;
-    char last[64] = "none";
-
-    while (simproc_now_ms() < end) {
-        cJSON *m = itest_call(c, "status", NULL);
-        const cJSON *r = itest_result(m);
-        const cJSON *mcu = itest_member(r, "mcu", NULL);
-        const cJSON *heap = itest_member(r, "heap", NULL);
-        bool ok = strcmp(itest_member(r, "link", "state")->valuestring,
-                         "connected") == 0 &&
-                  cJSON_IsObject(mcu) && cJSON_IsObject(heap) &&
-                  itest_member(heap, "age_ms", NULL)->valuedouble < 1000;
-
-        if (cJSON_IsObject(mcu))
-            snprintf(last, sizeof(last), "%s",
-                     itest_member(mcu, "firmware_version", NULL)->valuestring);
-        ok = ok && strcmp(last, version) == 0;
-        cJSON_Delete(m);
-        if (ok)
-            return;
-        usleep(100000);
-    }
-    ck_abort_msg("tetherd never saw %s running with fresh heap reports "
-                 "(last firmware %s)",
-                 version, last);
+    itest_wait_running(c, version, 1000, WAIT_MS);
 }
 
-/* Reads flash notifications until the outcome; returns its params
- * (caller deletes the returned root through *root). */
 static const cJSON *wait_outcome(struct itest_client *c, cJSON **root)
 {
-    int64_t end = simproc_now_ms() + FLASH_MS;
-
-    while (simproc_now_ms() < end) {
-        cJSON *m = itest_read_msg(c, (int)(end - simproc_now_ms()));
-        const cJSON *meth, *p;
-
-        ck_assert_msg(m != NULL, "no outcome of the flash");
-        meth = cJSON_GetObjectItem(m, "method");
-        p = cJSON_GetObjectItem(m, "params");
-        if (cJSON_IsString(meth) && strcmp(meth->valuestring, "flash") == 0 &&
-            strcmp(itest_member(p, "state", NULL)->valuestring, "done") == 0) {
-            *root = m;
-            return p;
-        }
-        cJSON_Delete(m);
-    }
-    ck_abort_msg("no outcome of the flash");
-    return NULL;
+    return itest_wait_flash_outcome(c, root, FLASH_MS);
 }
 
 static void flash_params(char *buf, size_t cap, const char *image,
@@ -787,9 +712,48 @@ START_TEST(test_flash_is_refused_to_a_peer_outside_the_admin_group)
 }
 END_TEST
 
+/* ---- method = openocd ---- */
+
+/* The stand-in stops the simulator whose pid is in run.dir/sim.pid. */
+static void write_sim_pid(void)
+{
+    char path[FILE_MAX], text[32];
+
+    snprintf(path, sizeof(path), "%s/sim.pid", run.dir);
+    snprintf(text, sizeof(text), "%d\n", (int)run.sim);
+    itest_write_file(path, text, 0644);
+}
+
+/* Two configuration files for -f, named in cfg1 and cfg2, and the [flash]
+ * keys that run the stand-in with them, more keys after. */
+static void openocd_keys(char *keys, size_t cap, char *cfg1, char *cfg2,
+                         const char *more)
+{
+    snprintf(cfg1, FILE_MAX, "%s/gpiod.cfg", run.dir);
+    snprintf(cfg2, FILE_MAX, "%s/target.cfg", run.dir);
+    itest_write_file(cfg1, "# adapter\n", 0644);
+    itest_write_file(cfg2, "# target\n", 0644);
+    snprintf(keys, cap,
+             "method = openocd\nopenocd_command = %s %s\n"
+             "openocd_config = %s %s\nopenocd_timeout_ms = 10000\n%s",
+             itest_env_or("TETHER_OPENOCD_STANDIN",
+                          "tests/integration/openocd-standin.sh"),
+             run.dir, cfg1, cfg2, more);
+}
+
+/* The stand-in's record of its arguments, one a line. */
+static void read_standin_argv(char *text, size_t cap)
+{
+    char path[FILE_MAX];
+
+    snprintf(path, sizeof(path), "%s/argv", run.dir);
+    itest_read_file(path, text, cap);
+}
+
 /* method = openocd, with the stand-in: tetherd lends the port, runs the
- * command line it builds from the configuration, takes the port back
- * and checks HELLO and the health gate. */
+ * command line it builds from the configuration (the body of an image
+ * that is not RAM-loaded, no erase when none is configured), takes the
+ * port back and checks HELLO and the health gate. */
 START_TEST(test_flash_by_openocd_stand_in_runs_the_new_image)
 {
     const char *args[] = {"--link", run.mcu, NULL};
@@ -798,25 +762,12 @@ START_TEST(test_flash_by_openocd_stand_in_runs_the_new_image)
     const char *flash[] = {"flash", img, NULL};
     const char *no_confirm[] = {"flash", "--no-confirm", img, NULL};
     struct itest_client c;
-    FILE *f;
-    size_t n;
 
     /* The MCU before: a plain simulator, whose pid the stand-in stops. */
     run.sim = itest_start_sim(run.mcu, args, WAIT_MS);
-    snprintf(path, sizeof(path), "%s/sim.pid", run.dir);
-    snprintf(text, sizeof(text), "%d\n", (int)run.sim);
-    itest_write_file(path, text, 0644);
-    snprintf(cfg1, sizeof(cfg1), "%s/gpiod.cfg", run.dir);
-    snprintf(cfg2, sizeof(cfg2), "%s/target.cfg", run.dir);
-    itest_write_file(cfg1, "# adapter\n", 0644);
-    itest_write_file(cfg2, "# target\n", 0644);
-    snprintf(keys, sizeof(keys),
-             "method = openocd\nopenocd_command = %s %s\n"
-             "openocd_config = %s %s\nopenocd_address = 0x08010000\n"
-             "openocd_timeout_ms = 10000\n",
-             itest_env_or("TETHER_OPENOCD_STANDIN",
-                          "tests/integration/openocd-standin.sh"),
-             run.dir, cfg1, cfg2);
+    write_sim_pid();
+    openocd_keys(keys, sizeof(keys), cfg1, cfg2,
+                 "openocd_address = 0x08010000\n");
     start_daemon(keys);
     image_v2(img, sizeof(img));
     itest_client_open(&c, run.sock, WAIT_MS);
@@ -833,17 +784,16 @@ START_TEST(test_flash_by_openocd_stand_in_runs_the_new_image)
     wait_running(&c, "0.2.0");
 
     /* The command line tetherd built, as the stand-in recorded it. */
-    snprintf(path, sizeof(path), "%s/argv", run.dir);
-    f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    n = fread(text, 1, sizeof(text) - 1, f);
-    text[n] = '\0';
-    fclose(f);
+    read_standin_argv(text, sizeof(text));
     snprintf(want, sizeof(want), "-f\n%s\n-f\n%s\n-c\nprogram %s/tether-fw-",
              cfg1, cfg2, run.dir);
     ck_assert_msg(strncmp(text, want, strlen(want)) == 0, "%s", text);
     ck_assert_msg(strstr(text, ".bin 0x08010000 verify reset exit\n"), "%s",
                   text);
+    ck_assert_msg(strstr(text, "erase") == NULL, "%s", text);
+    /* What OpenOCD was handed: the body, without the header. */
+    snprintf(path, sizeof(path), "%s/programmed", run.dir);
+    assert_same_bytes(img, 64, path);
     /* The body file is gone, the lent port and the reset were expected. */
     ck_assert_int_eq(count_rows("SELECT count(*) FROM events WHERE kind = "
                                 "'link' AND detail LIKE '%OpenOCD%'"),
@@ -853,6 +803,67 @@ START_TEST(test_flash_by_openocd_stand_in_runs_the_new_image)
     ck_assert_int_eq(
         count_rows("SELECT count(*) FROM alerts WHERE name = 'mcu_reset'"), 0);
     itest_client_close(&c);
+}
+END_TEST
+
+/* A RAM-loaded image (IMAGE_FLAG_RAM, as every STM32U585 image is) goes
+ * to OpenOCD whole, header first, for the bootloader that reads the
+ * factory image's header; and the configured erase of the boot record's
+ * page comes first, so that a confirmed update in a slot no longer starts
+ * ahead of the image just written.  The MCU before: v2, put in a slot of
+ * the simulator's flash by a UART update and confirmed; OpenOCD then
+ * writes v1 (forced: it is older), as to recover a board.  Without the
+ * erase the simulator would start the confirmed v2 again, and the flash
+ * would fail for want of a HELLO with 0.1.0. */
+START_TEST(test_flash_by_openocd_writes_a_ram_loaded_image_whole_after_an_erase)
+{
+    char keys[1024], cfg1[FILE_MAX], cfg2[FILE_MAX], v2[FILE_MAX];
+    char img[FILE_MAX], path[FILE_MAX + 8], text[TEXT_MAX];
+    char want[4 * FILE_MAX];
+    const char *by_uart[] = {"flash", v2, NULL};
+    const char *by_openocd[] = {"flash", "--force", img, NULL};
+    struct itest_client c;
+
+    start_sim(NULL);
+    write_sim_pid();
+    start_daemon(NULL);
+    image_v2(v2, sizeof(v2));
+    itest_client_open(&c, run.sock, WAIT_MS);
+    wait_running(&c, "0.1.0");
+    ck_assert_int_eq(tetherctl(by_uart, text, sizeof(text), FLASH_MS), 0);
+    ck_assert_msg(strstr(text, "confirmed: 0.2.0 runs"), "%s", text);
+    wait_running(&c, "0.2.0");
+    itest_client_close(&c);
+    itest_stop_cleanly(&run.daemon, WAIT_MS);
+    snprintf(path, sizeof(path), "%s/boot", run.slots);
+    ck_assert_int_eq(access(path, F_OK), 0);
+
+    openocd_keys(keys, sizeof(keys), cfg1, cfg2,
+                 "openocd_address = 0x08004000\n"
+                 "openocd_erase = 0x08120000 0x2000\n");
+    start_daemon(keys);
+    make_image_at(itest_env_or("TETHER_SIM", "build/tether-sim"), "0.1.0",
+                  "0x20000000", "v1-ram.img", img, sizeof(img));
+    itest_client_open(&c, run.sock, WAIT_MS);
+    wait_running(&c, "0.2.0");
+    ck_assert_int_eq(tetherctl(by_openocd, text, sizeof(text), FLASH_MS), 0);
+    ck_assert_msg(strstr(text, "flash 1: confirmed: 0.1.0 runs (was 0.2.0)"),
+                  "%s", text);
+    wait_running(&c, "0.1.0");
+    itest_client_close(&c);
+
+    read_standin_argv(text, sizeof(text));
+    snprintf(want, sizeof(want),
+             "-f\n%s\n-f\n%s\n-c\ninit\n-c\nreset halt\n-c\n"
+             "flash erase_address 0x08120000 0x00002000\n-c\n"
+             "program %s/tether-fw-",
+             cfg1, cfg2, run.dir);
+    ck_assert_msg(strncmp(text, want, strlen(want)) == 0, "%s", text);
+    ck_assert_msg(strstr(text, ".img 0x08004000 verify reset exit\n"), "%s",
+                  text);
+    /* What OpenOCD was handed: the image file, header and all. */
+    snprintf(path, sizeof(path), "%s/programmed", run.dir);
+    assert_same_bytes(img, 0, path);
 }
 END_TEST
 
@@ -951,6 +962,9 @@ static Suite *flash_suite(void)
     tcase_add_test(
         own, test_flash_corruption_on_the_link_is_caught_and_v1_keeps_running);
     tcase_add_test(own, test_flash_by_openocd_stand_in_runs_the_new_image);
+    tcase_add_test(
+        own,
+        test_flash_by_openocd_writes_a_ram_loaded_image_whole_after_an_erase);
     suite_add_tcase(s, own);
     return s;
 }

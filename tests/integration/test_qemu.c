@@ -3,7 +3,9 @@
  * through tetherd, and compared with tether-sim running the same script;
  * and firmware update on it (docs/UPDATE.md): the bootloader, the two
  * slots in RAM and the test boot, over the pty with UPD_* requests and
- * through tetherd with `tetherctl flash`.
+ * through tetherd with `tetherctl flash` and its socket.  Two updates
+ * through tetherd go through a proxy on QEMU's pty (itest.h): one damages
+ * a chunk past the frame CRC, one pulls the cable mid-way.
  *
  * Environment: TETHER_FW_MPS2 (the image), TETHER_FW_MPS2_RESETS (the
  * port's reset test image), TETHER_FW_MPS2_V2 and TETHER_FW_MPS2_MUTE (the
@@ -63,14 +65,16 @@
 
 struct run {
     char dir[DIR_MAX];
-    char tty[FILE_MAX];
+    char tty[FILE_MAX]; /* what tetherd opens: QEMU's pty, or the proxy's */
+    char mcu[FILE_MAX]; /* QEMU's pty behind a proxy */
     char db[FILE_MAX];
     char conf[FILE_MAX];
     char log[FILE_MAX];
     char qlog[FILE_MAX];
     char sock[FILE_MAX];
-    pid_t qemu;         /* QEMU with its pty linked at tty */
+    pid_t qemu;         /* QEMU with its pty linked at tty, or at mcu */
     pid_t daemon;       /* tetherd on tty */
+    pid_t proxy;        /* the proxy from mcu to tty, if any */
     struct simproc q;   /* QEMU talked to directly */
     struct simproc sim; /* tether-sim talked to directly */
 };
@@ -109,6 +113,7 @@ static void setup(void)
     snprintf(run.dir, sizeof(run.dir), "%s/t-XXXXXX", base);
     ck_assert_ptr_nonnull(mkdtemp(run.dir));
     snprintf(run.tty, sizeof(run.tty), "%s/tty", run.dir);
+    snprintf(run.mcu, sizeof(run.mcu), "%s/mcu", run.dir);
     snprintf(run.db, sizeof(run.db), "%s/tether.db", run.dir);
     snprintf(run.conf, sizeof(run.conf), "%s/tetherd.conf", run.dir);
     snprintf(run.log, sizeof(run.log), "%s/tetherd.log", run.dir);
@@ -121,6 +126,8 @@ static void setup(void)
 static void teardown(void)
 {
     itest_kill(&run.daemon);
+    if (run.proxy > 0)
+        itest_proxy_stop(run.tty, &run.proxy);
     itest_kill(&run.qemu);
     if (run.q.pid > 0)
         simproc_stop(&run.q, 2000);
@@ -131,16 +138,16 @@ static void teardown(void)
 
 /* ---- Files and the daemon ---- */
 
-static void start_qemu_linked(void)
+/* Starts QEMU with its pty linked at link. */
+static void start_qemu_linked(const char *link)
 {
     int log = itest_open_log(run.qlog);
     char text[TEXT_MAX];
 
-    run.qemu = qemuproc_start_linked(run.tty, log);
+    run.qemu = qemuproc_start_linked(link, log);
     close(log);
     itest_read_file(run.qlog, text, sizeof(text));
-    ck_assert_msg(run.qemu > 0, "QEMU made no pty link at %s: %s", run.tty,
-                  text);
+    ck_assert_msg(run.qemu > 0, "QEMU made no pty link at %s: %s", link, text);
 }
 
 /* Starts tetherd on run.tty with run.conf, its socket at run.sock, logging
@@ -223,7 +230,7 @@ static long long wait_db(const char *sql, long long min, int timeout_ms)
 static void start_qemu_and_daemon(const char *conf)
 {
     itest_write_file(run.conf, conf, 0644);
-    start_qemu_linked();
+    start_qemu_linked(run.tty);
     start_daemon();
     ck_assert_msg(wait_log("mcu hello: board=2 ", WAIT_MS),
                   "tetherd got no HELLO from the image");
@@ -1129,6 +1136,156 @@ START_TEST(test_qemu_tetherctl_flash_of_the_mute_image_is_reverted_by_the_gate)
 }
 END_TEST
 
+/* ---- Firmware update through tetherd, over a proxy ---- */
+
+#define FLASH_MS  45000 /* a whole flash, lost link and health gate included */
+#define FRESH_MS  3000  /* a heap report at most this old: telemetry flows */
+#define CUT_MS    700   /* how long the cable stays pulled */
+#define PARAM_MAX (PATH_MAX + 16)
+
+/* QEMU with its pty at run.mcu, a proxy from there to run.tty doing what
+ * fault says, and tetherd on run.tty with the health gate's
+ * configuration; waits for the daemon to have the MCU's HELLO. */
+static void start_qemu_proxy_and_daemon(const struct itest_fault *fault)
+{
+    itest_write_file(run.conf, GATE_CONF, 0644);
+    start_qemu_linked(run.mcu);
+    run.proxy = itest_proxy_start(run.mcu, run.tty, fault, WAIT_MS);
+    start_daemon();
+    ck_assert_msg(wait_log("mcu hello: board=2 ", WAIT_MS),
+                  "tetherd got no HELLO from the image through the proxy");
+}
+
+static void wait_running(struct itest_client *c, const char *version)
+{
+    itest_wait_running(c, version, FRESH_MS, WAIT_MS);
+}
+
+/* Opens c, waits for 0.1.0 to run, and starts a flash of v2 through the
+ * socket; c then receives the flash's notifications. */
+static void start_v2_flash(struct itest_client *c)
+{
+    char img[PATH_MAX], abs[PATH_MAX], params[PARAM_MAX];
+    cJSON *m;
+
+    image_path(img, sizeof(img), "TETHER_FW_MPS2_V2", "tether-fw-v2.img");
+    ck_assert_ptr_nonnull(realpath(img, abs));
+    snprintf(params, sizeof(params), "{\"image\":\"%s\"}", abs);
+    itest_client_open(c, run.sock, WAIT_MS);
+    wait_running(c, "0.1.0");
+    m = itest_call(c, "flash", params);
+    itest_result(m);
+    cJSON_Delete(m);
+}
+
+static const cJSON *wait_outcome(struct itest_client *c, cJSON **root)
+{
+    return itest_wait_flash_outcome(c, root, FLASH_MS);
+}
+
+START_TEST(
+    test_qemu_flash_damaged_past_the_frame_crc_fails_the_hash_and_v1_runs)
+{
+    const char *hello[] = {"send", "hello", NULL};
+    /* A third of the way into the body: a chunk in the middle of the
+     * upload, neither its first nor its last. */
+    const struct itest_fault flip = {.flip_at = (long)(v2.len / 3u),
+                                     .cut_at = -1};
+    struct itest_client c;
+    const cJSON *o;
+    cJSON *root;
+
+    start_qemu_proxy_and_daemon(&flip);
+    start_v2_flash(&c);
+    o = wait_outcome(&c, &root);
+    ck_assert_msg(
+        strcmp(itest_member(o, "outcome", NULL)->valuestring, "failed") == 0,
+        "%s: %s", itest_member(o, "outcome", NULL)->valuestring,
+        itest_member(o, "why", NULL)->valuestring);
+    ck_assert_msg(
+        strstr(itest_member(o, "why", NULL)->valuestring, "SHA-256") != NULL,
+        "%s", itest_member(o, "why", NULL)->valuestring);
+    /* Every byte reached the MCU, each chunk with a good CRC: only the
+     * hash of the whole body could tell. */
+    ck_assert_int_eq(itest_member(o, "bytes", NULL)->valueint,
+                     itest_member(o, "total", NULL)->valueint);
+    cJSON_Delete(root);
+
+    /* 0.1.0 runs on, never reset: status says so, a HELLO asked for now
+     * says so, and its telemetry is stored again. */
+    wait_running(&c, "0.1.0");
+    itest_client_close(&c);
+    ctl_expect(hello, 0, "ACK");
+    ck_assert_msg(wait_hello_after_flash("fw=0.1.0 %reset_cause=1 ", WAIT_MS),
+                  "no HELLO of 0.1.0 after the failed flash");
+    ck_assert_int_ge(wait_db("SELECT count(*) FROM heap WHERE t_us > (SELECT "
+                             "max(t_us) FROM events WHERE kind = 'flash')",
+                             2, WAIT_MS),
+                     2);
+    ck_assert_int_eq(
+        wait_db("SELECT count(*) FROM events WHERE kind = 'flash' AND "
+                "detail LIKE 'failed 1: %SHA-256%'",
+                1, WAIT_MS),
+        1);
+    itest_stop_cleanly(&run.daemon, 3000);
+    /* Nothing was booted: no HELLO but power-on ones, no planned reset,
+     * no reset alert. */
+    ck_assert_int_eq(itest_db_int(run.db,
+                                  "SELECT count(*) FROM events WHERE kind = "
+                                  "'hello' AND detail NOT LIKE '%fw=0.1.0 "
+                                  "%reset_cause=1 %'"),
+                     0);
+    ck_assert_int_eq(itest_db_int(run.db,
+                                  "SELECT count(*) FROM events WHERE kind = "
+                                  "'flash' AND detail LIKE 'expected %'"),
+                     0);
+    ck_assert_int_eq(itest_db_int(run.db, "SELECT count(*) FROM alerts WHERE "
+                                          "name = 'mcu_reset'"),
+                     0);
+}
+END_TEST
+
+START_TEST(test_qemu_flash_cut_mid_way_by_a_lost_link_resumes_and_completes)
+{
+    /* Half way into the body; the proxy pulls the cable itself when the
+     * chunk carrying that byte comes, however fast the upload runs. */
+    const struct itest_fault cut = {.flip_at = -1,
+                                    .cut_at = (long)(v2.len / 2u)};
+    struct itest_client c;
+    const cJSON *o;
+    cJSON *root;
+
+    start_qemu_proxy_and_daemon(&cut);
+    start_v2_flash(&c);
+    ck_assert_msg(itest_proxy_wait_cut(&run.proxy, FLASH_MS),
+                  "the proxy never cut the upload at byte %ld", cut.cut_at);
+    ck_assert_msg(wait_log("flash: link lost during the ", WAIT_MS),
+                  "tetherd did not see the link go");
+    usleep(CUT_MS * 1000);
+    /* The cable back, at the same path; QEMU drops what the firmware says
+     * until it notices the new reader, which the resume outlasts. */
+    run.proxy = itest_proxy_start(run.mcu, run.tty, NULL, WAIT_MS);
+    o = wait_outcome(&c, &root);
+    ck_assert_msg(
+        strcmp(itest_member(o, "outcome", NULL)->valuestring, "confirmed") == 0,
+        "%s: %s", itest_member(o, "outcome", NULL)->valuestring,
+        itest_member(o, "why", NULL)->valuestring);
+    ck_assert_int_ge(itest_member(o, "resumes", NULL)->valueint, 1);
+    ck_assert_int_eq(itest_member(o, "bytes", NULL)->valueint,
+                     itest_member(o, "total", NULL)->valueint);
+    cJSON_Delete(root);
+    ck_assert(wait_log("mcu hello: board=2 fw=0.2.0 ", WAIT_MS));
+    wait_running(&c, "0.2.0");
+    itest_client_close(&c);
+    ck_assert_int_eq(
+        wait_db("SELECT count(*) FROM events WHERE kind = 'flash' AND "
+                "detail LIKE 'confirmed 1:%'",
+                1, WAIT_MS),
+        1);
+    itest_stop_cleanly(&run.daemon, 3000);
+}
+END_TEST
+
 /* ---- One core, two hosts ---- */
 
 /* A host's side of the script: the frames it answered with, one canonical
@@ -1615,6 +1772,12 @@ static Suite *qemu_suite(void)
     tcase_add_test(
         flash,
         test_qemu_tetherctl_flash_of_the_mute_image_is_reverted_by_the_gate);
+    tcase_add_test(
+        flash,
+        test_qemu_flash_damaged_past_the_frame_crc_fails_the_hash_and_v1_runs);
+    tcase_add_test(
+        flash,
+        test_qemu_flash_cut_mid_way_by_a_lost_link_resumes_and_completes);
     suite_add_tcase(s, flash);
 
     tcase_add_unchecked_fixture(twin, make_base, remove_base);
