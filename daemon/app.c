@@ -668,6 +668,7 @@ static int start(struct app *a)
         .path = a->cfg.socket,
         .group = a->cfg.socket_group,
         .admin_group = a->cfg.admin_group,
+        .partial_ms = a->cfg.request_timeout_ms,
     };
     struct query_deps qd;
     struct alert_config ac;

@@ -42,6 +42,7 @@
 
 #include "alert.h"
 #include "log.h"
+#include "qsrv.h"
 
 #define VALUE_MAX          180 /* longest string value: fits inih's 200 bytes */
 #define SOCKET_PATH_MAX    107 /* sun_path holds 108 bytes with the NUL */
@@ -144,6 +145,9 @@ static const struct option_def options[] = {
     {"socket", "admin_group", "admin-group", "GROUP", KIND_STRING,
      FIELD(admin_group), 0, GROUP_NAME_MAX,
      "group whose members may send commands (empty: root only)"},
+    {"socket", "request_timeout_ms", "request-timeout-ms", "MS", KIND_U32,
+     FIELD(request_timeout_ms), 100, 3600000,
+     "drop a client that leaves a request line unfinished this long"},
     {"flash", "method", "flash-method", "uart|openocd", KIND_METHOD,
      FIELD(flash_method), 0, 0, "how firmware reaches the MCU"},
     {"flash", "window", "flash-window", "N", KIND_U32, FIELD(flash_window), 1,
@@ -1150,6 +1154,7 @@ void config_defaults(struct config *c)
     c->leak_min_reports = 10;
     c->alert_timeout_ms = 10000;
     set_string(c->socket, sizeof(c->socket), "/run/tether/tetherd.sock");
+    c->request_timeout_ms = QSRV_PARTIAL_MS;
     c->flash_method = CONFIG_FLASH_UART;
     c->flash_window = 4;
     c->flash_timeout_ms = 1000;

@@ -77,6 +77,7 @@ struct config {
     char socket[PATH_MAX];               /* /run/tether/tetherd.sock */
     char socket_group[CONFIG_GROUP_MAX]; /* "": the daemon's own group */
     char admin_group[CONFIG_GROUP_MAX];  /* "": only root may send */
+    uint32_t request_timeout_ms;         /* 30000: to finish a line */
     /* [flash] (firmware update, docs/UPDATE.md) */
     int flash_method;          /* CONFIG_FLASH_UART */
     uint32_t flash_window;     /* 4 chunks in flight */

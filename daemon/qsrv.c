@@ -89,8 +89,10 @@ struct client {
     gid_t gid;
     unsigned topics;
     bool closing;
-    size_t queued;      /* output bytes awaiting their write callback */
-    size_t queued_peak; /* the most queued at once */
+    size_t queued;          /* output bytes awaiting their write callback */
+    bool partial;           /* an unfinished request line is buffered */
+    uint64_t partial_since; /* uv_now() when that line began */
+    size_t queued_peak;     /* the most queued at once */
     size_t line_len;
     size_t line_cap; /* LINE_START .. QSRV_REQUEST_MAX + 1 */
     char *line;
@@ -136,7 +138,10 @@ struct qsrv {
     bool created_path;
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     bool closing;
-    size_t handles; /* open handles: the listener plus rejected pipes */
+    size_t handles;      /* open handles: listener, timer, rejected pipes */
+    size_t total_max;    /* output queued for all clients together */
+    unsigned partial_ms; /* to finish a request line */
+    uv_timer_t partial_timer; /* runs while a client has part of a line */
     void (*done)(void *arg);
     void *done_arg;
 };
@@ -595,6 +600,9 @@ static void on_write(uv_write_t *req, int status)
 
     (void)status; /* a failed write shows up as a read error or EOF */
     w->client->queued -= w->len;
+    /* A closing client's bytes left the total when it began to close. */
+    if (!w->client->closing)
+        w->client->srv->stats.queued -= w->len;
     free(w->alloc);
     free(w);
 }
@@ -605,6 +613,31 @@ static void client_drop_slow(struct client *c)
              (unsigned)c->uid);
     c->srv->stats.dropped_slow++;
     client_close(c);
+}
+
+/* Makes room for need more queued bytes within the bound on all clients'
+ * output: drops the clients with the longest queues, c among them, until
+ * they fit.  False when c itself was dropped. */
+static bool total_room(struct client *c, size_t need)
+{
+    struct qsrv *srv = c->srv;
+
+    while (srv->stats.queued + need > srv->total_max) {
+        struct client *big = c;
+
+        for (struct client *o = srv->clients; o != NULL; o = o->next) {
+            if (!o->closing && o->queued > big->queued)
+                big = o;
+        }
+        log_warn("query client uid %u: dropped with %zu bytes queued, "
+                 "all clients' output being over %zu bytes",
+                 (unsigned)big->uid, big->queued, srv->total_max);
+        srv->stats.dropped_budget++;
+        client_close(big);
+        if (big == c)
+            return false;
+    }
+    return true;
 }
 
 /* Sends one message of len bytes, its newline included, to c: as much
@@ -638,6 +671,8 @@ static void client_send(struct client *c, char *msg, size_t len, bool give)
         if (done == len)
             goto out_msg;
     }
+    if (!total_room(c, len - done))
+        goto out_msg;
     w = xmalloc(sizeof(*w));
     w->client = c;
     w->len = len - done;
@@ -658,6 +693,7 @@ static void client_send(struct client *c, char *msg, size_t len, bool give)
         return;
     }
     c->queued += w->len;
+    c->srv->stats.queued += w->len;
     if (c->queued > c->queued_peak)
         c->queued_peak = c->queued;
     return;
@@ -1389,7 +1425,9 @@ static void client_close(struct client *c)
     if (c->closing)
         return;
     c->closing = true;
+    c->partial = false;
     c->srv->stats.clients_now--;
+    c->srv->stats.queued -= c->queued;
     for (call = c->calls; call != NULL; call = next) {
         next = call->next;
         call->client = NULL;
@@ -1408,17 +1446,15 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     client_close(c);
 }
 
-/* Answers an over-long line and disconnects once the answer is out. */
-static void client_too_long(struct client *c)
+/* Answers a request that cannot be read with error -32600 "why" and
+ * disconnects once the answer is out. */
+static void client_refuse(struct client *c, const char *why)
 {
     uv_shutdown_t *req;
 
-    c->srv->stats.too_long++;
     c->topics = 0; /* nothing more goes out after the error */
-    log_warn("query client uid %u sent a request over %d bytes; "
-             "disconnecting it",
-             (unsigned)c->uid, QSRV_REQUEST_MAX);
-    send_error(c, NULL, 0, QSRV_EINVALID, "request too long");
+    c->partial = false;
+    send_error(c, NULL, 0, QSRV_EINVALID, why);
     if (c->closing)
         return;
     uv_read_stop((uv_stream_t *)&c->pipe);
@@ -1427,6 +1463,60 @@ static void client_too_long(struct client *c)
         free(req);
         client_close(c);
     }
+}
+
+static void client_too_long(struct client *c)
+{
+    c->srv->stats.too_long++;
+    log_warn("query client uid %u sent a request over %d bytes; "
+             "disconnecting it",
+             (unsigned)c->uid, QSRV_REQUEST_MAX);
+    client_refuse(c, "request too long");
+}
+
+/* Ends the clients whose unfinished line has had its time; runs again at
+ * the next deadline while any client has part of a line. */
+static void on_partial_timer(uv_timer_t *t)
+{
+    struct qsrv *srv = t->data;
+    uint64_t now = uv_now(srv->loop), next = UINT64_MAX;
+
+    for (struct client *c = srv->clients; c != NULL; c = c->next) {
+        uint64_t due = c->partial_since + srv->partial_ms;
+
+        if (c->closing || !c->partial)
+            continue;
+        if (due <= now) {
+            srv->stats.dropped_stalled++;
+            log_warn("query client uid %u left a request unfinished for "
+                     "%u ms; disconnecting it",
+                     (unsigned)c->uid, srv->partial_ms);
+            client_refuse(c, "request not finished in time");
+        } else if (due < next) {
+            next = due;
+        }
+    }
+    if (next != UINT64_MAX)
+        uv_timer_start(t, on_partial_timer, next - now, 0);
+}
+
+/* Notes that c holds an unfinished line, begun now when it is new or
+ * when this read finished the one before. */
+static void note_partial(struct client *c, bool finished_one)
+{
+    struct qsrv *srv = c->srv;
+
+    if (c->line_len == 0) {
+        c->partial = false;
+        return;
+    }
+    if (c->partial && !finished_one)
+        return;
+    c->partial = true;
+    c->partial_since = uv_now(srv->loop);
+    if (!uv_is_active((uv_handle_t *)&srv->partial_timer))
+        uv_timer_start(&srv->partial_timer, on_partial_timer, srv->partial_ms,
+                       0);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -1477,6 +1567,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         client_too_long(c);
         return;
     }
+    note_partial(c, start > 0);
     if (c->line_cap > LINE_START && c->line_len <= LINE_START) {
         c->line = xrealloc(c->line, LINE_START);
         c->line_cap = LINE_START;
@@ -1634,7 +1725,7 @@ static int bind_path(struct qsrv *srv, const char *group)
     return 0;
 }
 
-static void on_listener_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
     struct qsrv *srv = h->data;
 
@@ -1664,9 +1755,14 @@ int qsrv_open(struct qsrv **out, uv_loop_t *loop, const struct qsrv_config *cfg,
         }
         srv->has_admin_gid = true;
     }
+    srv->total_max = cfg->output_total_max != 0 ? cfg->output_total_max
+                                                : QSRV_OUTPUT_TOTAL_MAX;
+    srv->partial_ms = cfg->partial_ms != 0 ? cfg->partial_ms : QSRV_PARTIAL_MS;
+    uv_timer_init(loop, &srv->partial_timer);
+    srv->partial_timer.data = srv;
     uv_pipe_init(loop, &srv->listener, 0);
     srv->listener.data = srv;
-    srv->handles = 1;
+    srv->handles = 2;
     if (listen_fd >= 0) {
         r = uv_pipe_open(&srv->listener, listen_fd);
         if (r < 0) {
@@ -1709,7 +1805,8 @@ void qsrv_close(struct qsrv *srv, void (*done)(void *arg), void *arg)
         client_close(c);
     if (srv->created_path)
         unlink(srv->path);
-    uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+    uv_close((uv_handle_t *)&srv->partial_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&srv->listener, on_handle_closed);
 }
 
 void qsrv_get_stats(const struct qsrv *srv, struct qsrv_stats *out)

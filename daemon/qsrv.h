@@ -9,7 +9,16 @@
  *   Nothing one client sends affects another.
  * - Clients may be slow or stop reading.  Each has an output queue bounded
  *   by QSRV_OUTPUT_MAX bytes; a response or notification that would exceed
- *   it drops that client (warning, counter dropped_slow).
+ *   it drops that client (warning, counter dropped_slow).  All queues
+ *   together are bounded by QSRV_OUTPUT_TOTAL_MAX bytes: a message that
+ *   would pass that drops the clients with the longest queues until it
+ *   fits (warning, counter dropped_budget), so a thousand stalled
+ *   readers cannot hold a gigabyte.
+ * - Clients may stop half-way through a line.  One that has sent part of
+ *   a request and not finished it QSRV_PARTIAL_MS after its first byte is
+ *   disconnected (warning, counter dropped_stalled).  A client that sends
+ *   nothing (a watcher) is never timed out, and no timer runs while no
+ *   client has part of a line.
  * - Up to QSRV_CLIENTS_MAX clients; further connections are accepted and
  *   closed at once (counter rejected).
  * - Handlers may answer later (waiting for an MCU ACK): they return
@@ -40,14 +49,16 @@
 #include <sys/types.h>
 #include <uv.h>
 
-#define QSRV_REQUEST_MAX     65536         /* bytes in one request line */
-#define QSRV_OUTPUT_MAX      (1024 * 1024) /* queued output bytes per client */
-#define QSRV_CLIENTS_MAX     1024
-#define QSRV_METHODS_MAX     64
-#define QSRV_METHOD_NAME_MAX 64  /* including the terminating NUL */
-#define QSRV_JSON_DEPTH_MAX  16  /* nesting of a built result */
-#define QSRV_GROUPS_MAX      256 /* supplementary groups checked per peer */
-#define QSRV_MESSAGE_MAX     128 /* error message bytes */
+#define QSRV_REQUEST_MAX      65536         /* bytes in one request line */
+#define QSRV_OUTPUT_MAX       (1024 * 1024) /* queued output bytes per client */
+#define QSRV_OUTPUT_TOTAL_MAX (64 * 1024 * 1024) /* ... for all clients */
+#define QSRV_PARTIAL_MS       30000 /* to finish a request line once begun */
+#define QSRV_CLIENTS_MAX      1024
+#define QSRV_METHODS_MAX      64
+#define QSRV_METHOD_NAME_MAX  64  /* including the terminating NUL */
+#define QSRV_JSON_DEPTH_MAX   16  /* nesting of a built result */
+#define QSRV_GROUPS_MAX       256 /* supplementary groups checked per peer */
+#define QSRV_MESSAGE_MAX      128 /* error message bytes */
 
 /* JSON-RPC error codes sent to clients. */
 #define QSRV_EPARSE     -32700 /* "parse error" */
@@ -90,16 +101,23 @@ struct qsrv_config {
      * decide admin rights without depending on who runs them. */
     bool (*admin_check)(void *arg, uid_t uid, gid_t gid);
     void *admin_check_arg;
+    /* 0: the defaults, QSRV_OUTPUT_TOTAL_MAX and QSRV_PARTIAL_MS.  Tests
+     * set them smaller. */
+    size_t output_total_max;
+    unsigned partial_ms;
 };
 
 struct qsrv_stats {
-    uint64_t clients_now;  /* connected clients */
-    uint64_t accepted;     /* connections taken on */
-    uint64_t rejected;     /* connections closed at once: over the cap */
-    uint64_t requests;     /* request lines handled (notifications too) */
-    uint64_t errors;       /* error responses sent or due */
-    uint64_t dropped_slow; /* clients dropped for a full output queue */
-    uint64_t too_long;     /* clients dropped for an over-long line */
+    uint64_t clients_now;     /* connected clients */
+    uint64_t accepted;        /* connections taken on */
+    uint64_t rejected;        /* connections closed at once: over the cap */
+    uint64_t requests;        /* request lines handled (notifications too) */
+    uint64_t errors;          /* error responses sent or due */
+    uint64_t dropped_slow;    /* clients dropped for a full output queue */
+    uint64_t too_long;        /* clients dropped for an over-long line */
+    uint64_t dropped_budget;  /* clients dropped to keep the total bound */
+    uint64_t dropped_stalled; /* clients dropped for an unfinished line */
+    uint64_t queued;          /* output bytes queued for all clients */
 };
 
 /* --- Lifetime ------------------------------------------------------- */

@@ -276,6 +276,9 @@ static int m_status(void *ctx, struct qsrv_call *call,
     qsrv_add_int(j, "rejected", (int64_t)qs.rejected);
     qsrv_add_int(j, "dropped_slow", (int64_t)qs.dropped_slow);
     qsrv_add_int(j, "too_long", (int64_t)qs.too_long);
+    qsrv_add_int(j, "dropped_budget", (int64_t)qs.dropped_budget);
+    qsrv_add_int(j, "dropped_stalled", (int64_t)qs.dropped_stalled);
+    qsrv_add_int(j, "queued_bytes", (int64_t)qs.queued);
     qsrv_end(j);
     na = alert_active(q->d.alert, act, ALERTS_ACTIVE_MAX);
     qsrv_begin_object(j, "alerts");

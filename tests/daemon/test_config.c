@@ -104,6 +104,7 @@ static void assert_same(const struct config *a, const struct config *b)
     ck_assert_str_eq(a->alert_command, b->alert_command);
     ck_assert_uint_eq(a->alert_timeout_ms, b->alert_timeout_ms);
     ck_assert_str_eq(a->socket, b->socket);
+    ck_assert_uint_eq(a->request_timeout_ms, b->request_timeout_ms);
     ck_assert_int_eq(a->flash_method, b->flash_method);
     ck_assert_uint_eq(a->flash_window, b->flash_window);
     ck_assert_uint_eq(a->flash_timeout_ms, b->flash_timeout_ms);
@@ -176,6 +177,7 @@ START_TEST(test_config_defaults_are_the_documented_values)
     ck_assert_str_eq(c.alert_command, "");
     ck_assert_uint_eq(c.alert_timeout_ms, 10000);
     ck_assert_str_eq(c.socket, "/run/tether/tetherd.sock");
+    ck_assert_uint_eq(c.request_timeout_ms, 30000);
     ck_assert_int_eq(c.flash_method, CONFIG_FLASH_UART);
     ck_assert_uint_eq(c.flash_window, 4);
     ck_assert_uint_eq(c.flash_timeout_ms, 1000);
@@ -283,6 +285,7 @@ START_TEST(test_config_reads_every_key_of_a_full_file)
                                    "command_timeout_ms = 2000\n"
                                    "[socket]\n"
                                    "path = /tmp/x/s.sock\n"
+                                   "request_timeout_ms = 5000\n"
                                    "[flash]\n"
                                    "method = openocd\n"
                                    "window = 8\n"
@@ -326,6 +329,7 @@ START_TEST(test_config_reads_every_key_of_a_full_file)
     ck_assert_str_eq(c.alert_command, "/usr/local/bin/page -x ops");
     ck_assert_uint_eq(c.alert_timeout_ms, 2000);
     ck_assert_str_eq(c.socket, "/tmp/x/s.sock");
+    ck_assert_uint_eq(c.request_timeout_ms, 5000);
     ck_assert_int_eq(c.flash_method, CONFIG_FLASH_OPENOCD);
     ck_assert_uint_eq(c.flash_window, 8);
     ck_assert_uint_eq(c.flash_timeout_ms, 250);

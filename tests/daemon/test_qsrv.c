@@ -823,6 +823,128 @@ START_TEST(test_qsrv_reads_requests_larger_than_the_parse_arena)
 }
 END_TEST
 
+/* Runs the loop for about ms milliseconds. */
+static void sleep_pumping(int ms)
+{
+    for (int i = 0; i < ms / 10; i++) {
+        pump();
+        usleep(10000);
+    }
+}
+
+/* Reads and discards whatever fd has for now. */
+static void drain(int fd)
+{
+    char buf[LINE_MAX_TEST];
+
+    while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+        continue;
+}
+
+START_TEST(test_qsrv_bounds_all_clients_output_by_dropping_the_longest)
+{
+    enum { TOTAL = 256 * 1024 };
+    struct qsrv_config cfg = {.path = sock_path,
+                              .admin_check = admin_check,
+                              .output_total_max = TOTAL};
+    const char *sub = "{\"jsonrpc\":\"2.0\",\"method\":\"subscribe\",\"id\":1,"
+                      "\"params\":{\"topics\":2}}\n";
+    const char *ok = "{\"jsonrpc\":\"2.0\",\"result\":null,\"id\":1}";
+    char payload[4096];
+    int slow[2], quick;
+    int i;
+
+    memset(payload, 'p', sizeof(payload) - 1);
+    payload[sizeof(payload) - 1] = '\0';
+    start_with(&cfg, -1);
+    for (i = 0; i < 2; i++) {
+        slow[i] = connect_client();
+        rpc(slow[i], sub, ok);
+    }
+    quick = connect_client();
+    rpc(quick, sub, ok);
+    /* The two that never read fill the kernel's buffers, then their
+     * queues, each far below its own 1 MiB: only the total can stop
+     * them.  The one that reads keeps up throughout. */
+    for (i = 0; i < 20000 && stats().dropped_budget < 2; i++) {
+        struct qsrv_json *j = qsrv_notify_params(srv);
+
+        qsrv_json_object(j);
+        qsrv_add_str(j, "blob", payload);
+        qsrv_notify(srv, QSRV_TOPIC_HEAP, "heap");
+        ck_assert_uint_le(stats().queued, TOTAL);
+        pump();
+        drain(quick);
+    }
+    ck_assert_uint_eq(stats().dropped_budget, 2);
+    ck_assert_uint_eq(stats().dropped_slow, 0);
+    drain(quick);
+    rpc(quick, "{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\":2}\n",
+        VERSION_OK("2"));
+    ck_assert_uint_eq(stats().clients_now, 1);
+    ck_assert_uint_eq(stats().queued, 0);
+    close(slow[0]);
+    close(slow[1]);
+    close(quick);
+    stop();
+}
+END_TEST
+
+START_TEST(test_qsrv_drops_a_client_that_leaves_a_line_unfinished)
+{
+    struct qsrv_config cfg = {
+        .path = sock_path, .admin_check = admin_check, .partial_ms = 300};
+    const char *req = "{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\":1}\n";
+    char buf[LINE_MAX_TEST];
+    int stalled, silent, slow;
+
+    start_with(&cfg, -1);
+    stalled = connect_client();
+    silent = connect_client();
+    slow = connect_client();
+    send_str(stalled, "{\"jsonrpc\":\"2.0\",");
+    /* slow finishes its line in three parts, each well within the time
+     * its line has; silent sends nothing, as a watcher may. */
+    send_text(slow, req, 10);
+    sleep_pumping(100);
+    send_text(slow, req + 10, 10);
+    pump();
+    send_str(slow, req + 20);
+    expect_line(slow, VERSION_OK("1"));
+    /* Past the stalled client's time: an error, then the end. */
+    ck_assert(read_line(stalled, buf, sizeof(buf)));
+    ck_assert_str_eq(buf, "{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32600,"
+                          "\"message\":\"request not finished in time\"},"
+                          "\"id\":null}");
+    ck_assert(!read_line(stalled, buf, sizeof(buf)));
+    ck_assert_uint_eq(stats().dropped_stalled, 1);
+    rpc(silent, req, VERSION_OK("1"));
+    /* A line begun later gets its own full time, also when the read that
+     * finishes one line brings the start of the next: 200 ms apart, the
+     * two lines take 400 ms together, more than one line's time. */
+    {
+        char two[2 * sizeof("{\"jsonrpc\":\"2.0\",\"method\":\"version\","
+                            "\"id\":1}\n")];
+        size_t n = strlen(req);
+
+        snprintf(two, sizeof(two), "%s%s", req, req);
+        send_text(slow, two, 10);
+        sleep_pumping(200);
+        send_text(slow, two + 10, n - 10 + 10);
+        expect_line(slow, VERSION_OK("1"));
+        sleep_pumping(200);
+        send_str(slow, two + n + 10);
+        expect_line(slow, VERSION_OK("1"));
+    }
+    ck_assert_uint_eq(stats().dropped_stalled, 1);
+    ck_assert_uint_eq(stats().clients_now, 2);
+    close(stalled);
+    close(silent);
+    close(slow);
+    stop();
+}
+END_TEST
+
 START_TEST(test_qsrv_sends_an_answer_larger_than_the_socket_takes_at_once)
 {
     size_t cap = 600 * (KB_TEXT + 3) + 256;
@@ -1207,6 +1329,8 @@ static Suite *qsrv_suite(void)
     tcase_add_test(proto, test_qsrv_sends_nothing_for_notifications);
     tcase_add_test(proto, test_qsrv_frames_requests_across_and_within_writes);
     tcase_add_test(proto, test_qsrv_reads_requests_larger_than_the_parse_arena);
+    tcase_add_test(proto,
+                   test_qsrv_drops_a_client_that_leaves_a_line_unfinished);
     suite_add_tcase(s, proto);
 
     tcase_add_checked_fixture(untrusted, setup, teardown);
@@ -1216,6 +1340,8 @@ static Suite *qsrv_suite(void)
     tcase_add_test(untrusted, test_qsrv_refuses_admin_methods_to_non_admins);
     tcase_add_test(untrusted, test_qsrv_decides_admin_rights_by_uid_and_groups);
     tcase_add_test(untrusted, test_qsrv_drops_a_subscriber_that_never_reads);
+    tcase_add_test(untrusted,
+                   test_qsrv_bounds_all_clients_output_by_dropping_the_longest);
     tcase_add_test(untrusted, test_qsrv_answers_three_hundred_clients_at_once);
     tcase_add_test(
         untrusted,

@@ -4,9 +4,11 @@
  *   - a thousand connections that close at once, close after sending a
  *     request without reading the answer, or close in the middle of a
  *     line;
- *   - clients that send half a line and stall.  tetherd has no idle
- *     timeout: such a client holds its slot until it goes away, which is
- *     acceptable because the slots are bounded (1,024 clients; the next
+ *   - clients that send half a line and stall: each holds its slot until
+ *     its request_timeout_ms (here STALL_MS) has passed, then gets -32600
+ *     and is cut off;
+ *   - clients that connect and send nothing: they hold their slots (a
+ *     watcher only reads), which the 1,024-client limit bounds (the next
  *     connection is accepted and closed at once);
  *   - lines over the 64 KiB cap (the client gets -32600 and is cut off);
  *   - watchers that never read (cut off once their 1 MiB output queue is
@@ -42,6 +44,7 @@
 #define LINE_CAP      65536     /* docs/QUERY.md: request line */
 #define CYCLES        1000      /* connect and disconnect */
 #define STALLERS      100       /* half a line, then nothing */
+#define STALL_MS      "2000"    /* tetherd's request_timeout_ms here */
 #define WATCHERS      4         /* watch, then never read */
 #define PROBE_MS      2000      /* every status answered within this */
 #define PROBE_EVERY   20000     /* µs between status requests */
@@ -59,7 +62,7 @@
  * AddressSanitizer's allocator keeps freed blocks in a quarantine of
  * 256 MiB and never returns memory, so under it (SAN=1) the RSS says
  * nothing about tetherd and is not checked. */
-#define RSS_SLACK_KB  (2 * 1024)
+#define RSS_SLACK_KB (2 * 1024)
 #if defined(__SANITIZE_ADDRESS__)
 #define RSS_CHECKED false
 #else
@@ -396,8 +399,10 @@ START_TEST(test_abuse_leaves_the_socket_answering_and_memory_bounded)
 {
     const char *sim[] = {"--link",     run.tty, "--rate", "4000",
                          "--channels", "8",     NULL};
-    const char *args[] = {"--config", "/dev/null", "--device", run.tty, "--db",
-                          run.db,     "--socket",  run.sock,   NULL};
+    const char *args[] = {"--config", "/dev/null", "--device",
+                          run.tty,    "--db",      run.db,
+                          "--socket", run.sock,    "--request-timeout-ms",
+                          STALL_MS,   NULL};
     static const char half[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"meth";
     static const char watch[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
                                 "\"watch\",\"params\":{\"topics\":"
@@ -435,13 +440,26 @@ START_TEST(test_abuse_leaves_the_socket_answering_and_memory_bounded)
     come_and_go();
     note(rss, "cycles");
 
-    /* Half a line, then nothing: each holds its slot. */
-    for (; nhold < STALLERS; nhold++) {
-        hold[nhold] = connect_ok();
-        ck_assert_int_eq(send_all(hold[nhold], half, sizeof(half) - 1), 0);
+    /* Half a line, then nothing: each holds its slot until its time is
+     * up, then gets an error and the end. */
+    for (int i = 0; i < STALLERS; i++) {
+        hold[i] = connect_ok();
+        ck_assert_int_eq(send_all(hold[i], half, sizeof(half) - 1), 0);
     }
     wait_clients(&c, 2 + STALLERS);
     note(rss, "stallers");
+    wait_stat(&c, "dropped_stalled", STALLERS);
+    for (int i = 0; i < STALLERS; i++) {
+        len = 0;
+        ck_assert_msg(read_until(hold[i], buf, sizeof(buf), &len,
+                                 "\"request not finished in time\"", "null",
+                                 WAIT_MS),
+                      "staller %d got no error", i);
+        ck_assert_msg(drains_to_eof(hold[i], WAIT_MS),
+                      "staller %d still connected", i);
+        close(hold[i]);
+    }
+    wait_clients(&c, 2);
 
     /* Lines over the cap, ended or not. */
     too_long(true);
@@ -465,7 +483,7 @@ START_TEST(test_abuse_leaves_the_socket_answering_and_memory_bounded)
     /* Every slot taken: the next connection is closed at once, and the
      * clients already in are still served. */
     clients = stat_of(&c, "clients");
-    while (nhold < CLIENTS_MAX && clients + nhold - STALLERS < CLIENTS_MAX)
+    while (nhold < CLIENTS_MAX && clients + nhold < CLIENTS_MAX)
         hold[nhold++] = connect_ok();
     wait_clients(&c, CLIENTS_MAX);
     ck_assert_int_eq(stat_of(&c, "rejected"), 0);
