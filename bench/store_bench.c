@@ -43,7 +43,7 @@ static double bare(const char *path, unsigned long rows)
                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                  "CREATE TABLE adc (t_us INTEGER NOT NULL, channel INTEGER "
                  "NOT NULL, value INTEGER NOT NULL, seq INTEGER NOT NULL);"
-                 "CREATE INDEX adc_t ON adc (t_us);",
+                 "CREATE INDEX adc_tcv ON adc (t_us, channel, value);",
                  NULL, NULL, NULL);
     sqlite3_prepare_v2(db, "INSERT INTO adc VALUES (?, ?, ?, ?)", -1, &ins,
                        NULL);

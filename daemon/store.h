@@ -37,7 +37,7 @@
 
 #include "msg.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_ERR_MAX        256
 #define STORE_TEXT_MAX       192 /* longest event detail or alert message */
 

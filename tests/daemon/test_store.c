@@ -357,8 +357,8 @@ static void check_set(sqlite3 *db, int64_t t)
 START_TEST(test_store_creates_every_table_in_an_empty_file)
 {
     static const char *const names[] = {
-        "adc",    "adc_1s", "adc_1m", "heap",     "heap_1m",  "alerts",
-        "events", "adc_t",  "heap_t", "alerts_t", "events_t",
+        "adc",    "adc_1s",  "adc_1m", "heap",     "heap_1m",  "alerts",
+        "events", "adc_tcv", "heap_t", "alerts_t", "events_t",
     };
     struct store_config c = config_for(db_path);
     char text[TEXT_MAX];
@@ -406,7 +406,43 @@ START_TEST(test_store_reopens_an_existing_database_without_migrating)
     ck_assert_int_eq(q_int(db, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
     ck_assert_int_eq(q_int(db, "SELECT count(*) FROM events"), 2);
     sqlite3_close(db);
-    ck_assert_int_eq(log_count("migrated to version"), 1);
+    ck_assert_int_eq(log_count("migrated to version"), STORE_SCHEMA_VERSION);
+    assert_integrity();
+}
+END_TEST
+
+/* A version 1 file: made by this store, then taken back to version 1's
+ * index by hand, as tetherd 0.1 left it. */
+START_TEST(test_store_migrates_a_version_1_database_keeping_its_rows)
+{
+    struct store_config c = config_for(db_path);
+    int64_t t = wall_us() - 60 * S;
+    struct store *s;
+    sqlite3 *db;
+
+    s = open_ok(&c);
+    put_set(s, t);
+    ck_assert_int_eq(store_flush(s), 0);
+    store_close(s);
+    db = peek();
+    exec_ok(db, "DROP INDEX adc_tcv; CREATE INDEX adc_t ON adc (t_us); "
+                "PRAGMA user_version = 1;");
+    sqlite3_close(db);
+
+    log_to_file();
+    s = open_ok(&c);
+    store_close(s);
+    ck_assert_int_eq(log_count("migrated to version 2"), 1);
+    db = peek();
+    ck_assert_int_eq(q_int(db, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(
+        q_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'adc_t'"),
+        0);
+    ck_assert_int_eq(
+        q_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'adc_tcv'"),
+        1);
+    check_set(db, t);
+    sqlite3_close(db);
     assert_integrity();
 }
 END_TEST
@@ -419,16 +455,16 @@ START_TEST(test_store_refuses_a_database_newer_than_it_knows)
     sqlite3 *db = NULL;
 
     ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
-    exec_ok(db, "CREATE TABLE future (x); PRAGMA user_version = 2;");
+    exec_ok(db, "CREATE TABLE future (x); PRAGMA user_version = 3;");
     sqlite3_close(db);
 
     ck_assert_int_eq(store_open(&s, &c, err, sizeof(err)), -EIO);
     ck_assert_ptr_null(s);
-    ck_assert_msg(strstr(err, "schema version 2") != NULL &&
+    ck_assert_msg(strstr(err, "schema version 3") != NULL &&
                       strstr(err, "refusing") != NULL,
                   "unclear error: %s", err);
     db = peek();
-    ck_assert_int_eq(q_int(db, "PRAGMA user_version"), 2);
+    ck_assert_int_eq(q_int(db, "PRAGMA user_version"), 3);
     ck_assert_int_eq(
         q_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'adc'"), 0);
     sqlite3_close(db);
@@ -1606,6 +1642,8 @@ static Suite *store_suite(void)
     tcase_add_test(schema, test_store_creates_every_table_in_an_empty_file);
     tcase_add_test(schema,
                    test_store_reopens_an_existing_database_without_migrating);
+    tcase_add_test(schema,
+                   test_store_migrates_a_version_1_database_keeping_its_rows);
     tcase_add_test(schema, test_store_refuses_a_database_newer_than_it_knows);
     tcase_add_test(schema, test_store_refuses_a_file_that_is_not_a_database);
     tcase_add_test(schema, test_store_refuses_a_bad_configuration);
