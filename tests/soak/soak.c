@@ -43,7 +43,6 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
@@ -238,25 +237,6 @@ static long long file_bytes(const char *path)
     struct stat st;
 
     return stat(path, &st) == 0 ? (long long)st.st_size : 0;
-}
-
-/* Open descriptors of pid, or -1 when they cannot be listed. */
-static long fd_count(pid_t pid)
-{
-    char path[64];
-    struct dirent *e;
-    long n = 0;
-    DIR *d;
-
-    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-    d = opendir(path);
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
 }
 
 /* ---- Starting and stopping ---- */
@@ -686,7 +666,7 @@ START_TEST(test_tetherd_memory_and_descriptors_stay_flat_at_full_ingest)
         query_round(&t, WAIT_MS);
         rss_read(run.daemon, &now);
         rss[s] = now.all;
-        fds[s] = fd_count(run.daemon);
+        fds[s] = itest_proc_fds(run.daemon);
         ck_assert_msg(rss[s] > 0 && fds[s] > 0, "tetherd is gone at %ld s", s);
         if (trace != NULL)
             fprintf(trace, "%ld %ld %ld %ld %ld %ld %lld %lld %lld\n", s,
