@@ -28,6 +28,7 @@
 #include "crc32c.h"
 #include "frame.h"
 #include "fuzz.h"
+#include "wire.h"
 
 #define OPTION_BYTES 3
 
@@ -36,12 +37,6 @@ struct expect {
     int ret;
     size_t len;
 };
-
-static uint32_t get_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
 
 /* The document's decoding of one block: groups of a code byte c and c - 1
  * data bytes, each group below 0xff standing for one more zero unless it
@@ -85,7 +80,7 @@ static struct expect model_frame(const uint8_t *blk, size_t n, size_t cap,
     else if (truncated || e.len < FRAME_HDR_LEN + FRAME_CRC_LEN)
         e.ret = FRAME_ECOBS;
     else if (crc32c(dec, e.len - FRAME_CRC_LEN) !=
-             get_le32(&dec[e.len - FRAME_CRC_LEN]))
+             wire_get_u32(&dec[e.len - FRAME_CRC_LEN]))
         e.ret = FRAME_ECRC;
     else if (dec[0] != FRAME_VERSION)
         e.ret = FRAME_EVERSION;

@@ -31,36 +31,23 @@
 #include "fuzz.h"
 #include "sha256.h"
 #include "update.h"
+#include "wire.h"
 
 #define OPTION_BYTES 8
 #define HDR_CRC_AT   60u
 
 static const size_t why_sizes[8] = {0, 1, 8, 32, 64, 128, 192, 256};
 
-static uint32_t get_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
-
 static void fix_up(uint8_t *img, size_t len, uint8_t opts)
 {
     if (len < IMAGE_HDR_LEN)
         return;
     if (opts & 0x08) {
-        put_le32(&img[16], (uint32_t)(len - IMAGE_HDR_LEN));
+        wire_put_u32(&img[16], (uint32_t)(len - IMAGE_HDR_LEN));
         sha256_digest(img + IMAGE_HDR_LEN, len - IMAGE_HDR_LEN, &img[28]);
     }
     if (opts & 0x10)
-        put_le32(&img[HDR_CRC_AT], crc32c(img, HDR_CRC_AT));
+        wire_put_u32(&img[HDR_CRC_AT], crc32c(img, HDR_CRC_AT));
 }
 
 /* What the header's raw bytes say, read here without image_decode(). */
@@ -79,13 +66,13 @@ static struct raw read_raw(const uint8_t *img, size_t len)
     if (len < IMAGE_HDR_LEN)
         return r;
     r.version = img[4] == IMAGE_HDR_VERSION;
-    r.crc = get_le32(&img[HDR_CRC_AT]) == crc32c(img, HDR_CRC_AT);
+    r.crc = wire_get_u32(&img[HDR_CRC_AT]) == crc32c(img, HDR_CRC_AT);
     r.board = img[5];
     r.flags = (uint16_t)(img[6] | img[7] << 8);
-    r.fw_version = get_le32(&img[8]);
-    r.body_len = get_le32(&img[16]);
-    r.load_addr = get_le32(&img[20]);
-    r.entry = get_le32(&img[24]);
+    r.fw_version = wire_get_u32(&img[8]);
+    r.body_len = wire_get_u32(&img[16]);
+    r.load_addr = wire_get_u32(&img[20]);
+    r.entry = wire_get_u32(&img[24]);
     return r;
 }
 
@@ -125,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (data[0] & 0x04) {
         hello.board = data[1];
         hello.caps = (uint16_t)(data[2] | data[3] << 8);
-        hello.fw_version = get_le32(&data[4]);
+        hello.fw_version = wire_get_u32(&data[4]);
         running = &hello;
     }
     whylen = why_sizes[data[0] >> 5];

@@ -33,22 +33,9 @@
 #include "fuzz.h"
 #include "msg.h"
 #include "update.h"
+#include "wire.h"
 
 #define BODY_MAX (FRAME_RAW_MAX - FRAME_CRC_LEN)
-
-static uint32_t get_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-    p[2] = (uint8_t)(v >> 16);
-    p[3] = (uint8_t)(v >> 24);
-}
 
 static void check_code(int r)
 {
@@ -331,10 +318,10 @@ static void try_image(const uint8_t *p, size_t n)
     if (n < IMAGE_HDR_LEN)
         return;
     memcpy(fixed, p, IMAGE_HDR_LEN);
-    put_le32(&fixed[60], crc32c(fixed, 60));
-    want = get_le32(fixed) != IMAGE_MAGIC  ? IMAGE_EMAGIC
-           : fixed[4] != IMAGE_HDR_VERSION ? IMAGE_EVERSION
-                                           : 0;
+    wire_put_u32(&fixed[60], crc32c(fixed, 60));
+    want = wire_get_u32(fixed) != IMAGE_MAGIC ? IMAGE_EMAGIC
+           : fixed[4] != IMAGE_HDR_VERSION    ? IMAGE_EVERSION
+                                              : 0;
     r = image_decode(fixed, sizeof(fixed), &h);
     FUZZ_CHECK(r == want);
     if (r != 0)
@@ -352,7 +339,7 @@ static size_t to_wire(const uint8_t *body, size_t n, uint8_t *wire, size_t cap)
     int len;
 
     memcpy(raw, body, n);
-    put_le32(&raw[n], crc32c(body, n));
+    wire_put_u32(&raw[n], crc32c(body, n));
     len = cobs_encode(wire, cap - 1, raw, n + FRAME_CRC_LEN);
     /* At most 254 bytes before stuffing: COBS adds exactly one. */
     FUZZ_CHECK(len >= 0 && (size_t)len == n + FRAME_CRC_LEN + 1);

@@ -46,6 +46,7 @@
 #include "sha256.h"
 #include "simproc.h"
 #include "update.h"
+#include "wire.h"
 
 #define WAIT_MS        10000
 #define HEARD_MS       5000 /* QEMU notices a new reader within a second */
@@ -686,12 +687,6 @@ static void seal_image(struct image *im, uint32_t len, uint32_t version)
                      (int)IMAGE_HDR_LEN);
 }
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    for (unsigned i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static void update_setup(void)
 {
     setup();
@@ -991,10 +986,10 @@ START_TEST(test_qemu_update_image_hanging_at_start_is_reverted_by_the_watchdog)
      * itself: the image hangs before it could start a watchdog of its
      * own, so only the one the bootloader started can end it. */
     memset(&other, 0, sizeof(other));
-    put_le32(&other.body[0], 0x38001000u); /* a stack pointer in SSRAM2 */
+    wire_put_u32(&other.body[0], 0x38001000u); /* a stack pointer in SSRAM2 */
     for (unsigned i = 1; i < 16; i++)
-        put_le32(&other.body[4 * i], loop | 1u); /* Thumb */
-    other.body[64] = 0xfe;                       /* b . */
+        wire_put_u32(&other.body[4 * i], loop | 1u); /* Thumb */
+    other.body[64] = 0xfe;                           /* b . */
     other.body[65] = 0xe7;
     seal_image(&other, 68, 0x000400u);
 
